@@ -1,0 +1,16 @@
+//go:build !linux
+
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Default returns an error wrapping errors.ErrUnsupported: seccomp and the
+// upstream profile exist on Linux only.
+func Default() (*specs.LinuxSeccomp, error) {
+	return nil, fmt.Errorf("seccomp: default profile: %w: seccomp sandboxes need Linux", errors.ErrUnsupported)
+}
