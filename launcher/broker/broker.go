@@ -1,0 +1,305 @@
+// Package broker carries newline-delimited JSON-RPC between an MCP client and
+// a sandboxed MCP server, and keeps the client's stream clean.
+//
+// It owns the framing rules of the stdio transport: where a message ends, how
+// long one may be, and what happens to server output that is not a message.
+// A server line that is not a JSON object is diverted to a diagnostic writer
+// with a warning, never forwarded: anything but MCP messages on the client's
+// stdout breaks the client. Each message is written with one Write, as the
+// object followed by "\n", so messages never tear or interleave.
+//
+// The broker sees only io.Reader and io.Writer. It does not know about
+// containers, processes or signals; it does not rewrite messages or check
+// JSON-RPC and MCP semantics; and it does not judge the client's input, which
+// passes through unchanged so that the server answers malformed requests
+// itself. Policies that need to understand MCP (audit, tool filtering,
+// pinning, redaction) will live here as per-message hooks; this version only
+// frames.
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// DefaultMaxMessage is the longest server message accepted when
+// Options.MaxMessage is zero.
+const DefaultMaxMessage = 64 << 20
+
+// ErrMessageTooLarge is returned by ServerToClient when the server writes a
+// line longer than the message limit.
+var ErrMessageTooLarge = errors.New("message too large")
+
+const (
+	// readBufferSize matches the Linux pipe capacity: one read can drain a
+	// full pipe, and most messages are framed without a copy.
+	readBufferSize = 64 << 10
+
+	// keepBuffer is the largest line buffer held from one line to the next.
+	// A larger one (for a big tool result) is only offered back through a
+	// sync.Pool, so it does not stay pinned for the rest of the session.
+	keepBuffer = 4 << 20
+
+	// diagShown is how much of a diverted line is shown on the diagnostic writer.
+	diagShown = 1 << 10
+
+	diagPrefix = "mcpbox: server wrote a non-JSON line to stdout (diverted): "
+)
+
+// Options configure a Broker. The zero value is usable.
+type Options struct {
+	// MaxMessage is the most bytes one line may hold, not counting its "\n"
+	// or "\r\n": a longer server line ends the session, a longer client
+	// line is streamed through. Zero or less means DefaultMaxMessage.
+	MaxMessage int64
+	// Diag receives server output that is not a message, with a warning;
+	// normally mcpbox's stderr. Nil discards it.
+	Diag io.Writer
+	// Logger receives debug events. Nil discards them.
+	Logger *slog.Logger
+}
+
+// A Broker copies one session's stdio in both directions. ClientToServer and
+// ServerToClient keep their state per call, so the two may run concurrently,
+// each in its own goroutine.
+type Broker struct {
+	maxMessage int
+	diag       io.Writer
+	log        *slog.Logger
+	bufSize    int // read buffer size; tests shrink it to reach the long-line paths
+}
+
+// New returns a Broker configured by opts.
+func New(opts Options) *Broker {
+	b := &Broker{
+		maxMessage: DefaultMaxMessage,
+		diag:       opts.Diag,
+		log:        opts.Logger,
+		bufSize:    readBufferSize,
+	}
+	if opts.MaxMessage > 0 {
+		b.maxMessage = int(min(opts.MaxMessage, math.MaxInt-2))
+	}
+	if b.diag == nil {
+		b.diag = io.Discard
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	return b
+}
+
+// ClientToServer copies lines from the client (src) to the server (dst) until
+// src reaches EOF, which returns nil, or a read or write error, which is
+// returned wrapped. Lines pass through unchanged, malformed or not, and one
+// Write carries each line. A line longer than the message limit is streamed
+// to dst as it arrives rather than held in memory, and a final line without a
+// newline is forwarded as it is.
+func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
+	lines := b.newLineReader(src)
+	for {
+		line, err := lines.next()
+		switch {
+		case err == nil, err == io.EOF:
+			if werr := b.fromClient(dst, line); werr != nil {
+				return werr
+			}
+			if err == io.EOF {
+				return nil
+			}
+		case err == errLineTooLong:
+			b.log.Debug("streaming an over-long client line", "limit", b.maxMessage)
+			rerr, werr := lines.copyRest(dst, line)
+			if werr != nil {
+				return fmt.Errorf("broker: write to server: %w", werr)
+			}
+			if rerr == io.EOF {
+				return nil
+			}
+			if rerr != nil {
+				return fmt.Errorf("broker: read from client: %w", rerr)
+			}
+		default:
+			// Pass-through is byte for byte, so what arrived before the
+			// error still goes to the server.
+			if werr := b.fromClient(dst, line); werr != nil {
+				return werr
+			}
+			return fmt.Errorf("broker: read from client: %w", err)
+		}
+	}
+}
+
+// fromClient handles one line from the client: the place for per-message
+// policies on requests.
+func (b *Broker) fromClient(dst io.Writer, line []byte) error {
+	if err := write(dst, line); err != nil {
+		return fmt.Errorf("broker: write to server: %w", err)
+	}
+	return nil
+}
+
+// ServerToClient copies messages from the server's stdout (src) to the client
+// (dst) until src reaches EOF, which returns nil, or an error.
+//
+// Each line that is a JSON object, once surrounding JSON whitespace is
+// trimmed, is written to dst with one Write as the object and a "\n": the
+// message bytes are unchanged, but a "\r\n" ending, padding around the
+// object or a missing final newline are normalized. Blank lines are dropped
+// silently. Any other line is not written to dst: it goes to the diagnostic
+// writer as a one-line warning, truncated if long.
+//
+// A line longer than the message limit stops the copy with an error matching
+// ErrMessageTooLarge; at most about the limit is buffered to find that out.
+// Read errors and write errors (the client went away) are returned wrapped.
+func (b *Broker) ServerToClient(dst io.Writer, src io.Reader) error {
+	s := serverStream{b: b, dst: dst, lines: b.newLineReader(src)}
+	for {
+		line, err := s.lines.next()
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			if len(line) == 0 {
+				return nil
+			}
+		case err == errLineTooLong:
+			limit := int64(b.maxMessage)
+			return fmt.Errorf("broker: server sent a message over the %s limit: %w (raise the limit with --max-message, e.g. --max-message=%s)",
+				formatSize(limit), ErrMessageTooLarge, formatSize(2*limit))
+		default:
+			// An unfinished line is dropped: it may not be a whole message.
+			return fmt.Errorf("broker: read from server: %w", err)
+		}
+		if werr := s.fromServer(line); werr != nil {
+			return werr
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// serverStream is the state of one ServerToClient call.
+type serverStream struct {
+	b     *Broker
+	dst   io.Writer
+	lines *lineReader
+	diag  []byte // reused to format diverted lines
+}
+
+// fromServer handles one line from the server: the place for per-message
+// policies on responses and notifications.
+func (s *serverStream) fromServer(line []byte) error {
+	msg := trimSpace(line)
+	if len(msg) == 0 {
+		return nil
+	}
+	if !isObject(msg) {
+		s.divert(msg)
+		return nil
+	}
+	out := line
+	if len(line) != len(msg)+1 || line[len(line)-1] != '\n' {
+		// Only msg+"\n" is framing every client accepts: the Go SDK, for
+		// one, rejects a message followed by spaces.
+		out = s.lines.terminate(msg)
+	}
+	if err := write(s.dst, out); err != nil {
+		return fmt.Errorf("broker: write to client: %w", err)
+	}
+	return nil
+}
+
+// isObject reports whether msg, with no surrounding whitespace, is a JSON
+// object. The first and last bytes reject most stray output before json.Valid
+// looks at the whole line.
+func isObject(msg []byte) bool {
+	return msg[0] == '{' && msg[len(msg)-1] == '}' && json.Valid(msg)
+}
+
+// divert writes msg to the diagnostic writer as one warning line. Control
+// characters are escaped so the warning stays one line and cannot drive the
+// user's terminal.
+func (s *serverStream) divert(msg []byte) {
+	shown := msg
+	if len(shown) > diagShown {
+		cut := diagShown
+		for i := 0; i < utf8.UTFMax && cut > 0 && !utf8.RuneStart(msg[cut]); i++ {
+			cut--
+		}
+		shown = msg[:cut]
+	}
+	d := append(s.diag[:0], diagPrefix...)
+	d = appendEscaped(d, shown)
+	if len(shown) < len(msg) {
+		d = append(d, "… ("...)
+		d = strconv.AppendInt(d, int64(len(msg)), 10)
+		d = append(d, " bytes)"...)
+	}
+	d = append(d, '\n')
+	s.diag = d
+	s.b.log.LogAttrs(context.Background(), slog.LevelDebug, "diverted a non-JSON server line", slog.Int("bytes", len(msg)))
+	if _, err := s.b.diag.Write(d); err != nil {
+		// Losing a warning must not end the session.
+		s.b.log.LogAttrs(context.Background(), slog.LevelDebug, "write diagnostic", slog.Any("err", err))
+	}
+}
+
+func appendEscaped(dst, p []byte) []byte {
+	const hex = "0123456789abcdef"
+	for _, c := range p {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// trimSpace removes JSON whitespace (space, tab, CR, LF) from both ends.
+func trimSpace(p []byte) []byte {
+	for len(p) > 0 && isSpace(p[0]) {
+		p = p[1:]
+	}
+	for len(p) > 0 && isSpace(p[len(p)-1]) {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
+}
+
+// write writes p with one Write call.
+func write(w io.Writer, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+// formatSize renders n the way --max-message takes it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "Gi"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "Mi"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "Ki"
+	}
+	return strconv.FormatInt(n, 10)
+}
