@@ -30,7 +30,7 @@ demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 	@scripts/demo.sh
 
 bench: setup fixtures build ## benchmarks, reported as ratios against baselines of the same run
-	$(GOTEST) -run '^$$' -bench . -benchtime 2000x ./launcher/broker/
+	$(GOTEST) -run '^$$' -bench . ./launcher/broker/
 	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./launcher/
 
 lint: ## go vet and staticcheck, with the seccomp build tag

@@ -12,6 +12,10 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/notes" "$work/private"
 echo "hello from the granted folder" > "$work/notes/hello.txt"
 echo "this must stay on the host" > "$work/private/secret.txt"
+# The notes belong to a regular user, as ~/notes would; mcpbox runs the server
+# as the owner of its read-write grant (never as root).
+chown -R "${SUDO_UID:-65534}:${SUDO_GID:-65534}" "$work/notes"
+chmod 0755 "$work"
 
 req() { printf '{"jsonrpc":"2.0","id":%s,"method":"%s","params":%s}\n' "$1" "$2" "$3"; }
 {

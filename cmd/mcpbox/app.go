@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mcpbox/mcpbox/launcher"
+)
+
+// Exit codes beyond the server's own, after docker's conventions.
+const (
+	exitUsage       = 2   // bad flags or arguments
+	exitInternal    = 125 // mcpbox itself failed (containerd, sandbox set-up)
+	exitNotRunnable = 127 // the server command does not exist
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "mcpbox",
+		Usage:   "run MCP servers in sandboxes",
+		Version: version,
+		Description: "mcpbox runs a third-party MCP server in a containerd/runc sandbox (strict seccomp, read-only root,\n" +
+			"no network, only the host paths you grant) while the client still sees an ordinary stdio server.\n" +
+			"Logs go to stderr; stdout carries only MCP messages.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "containerd-address", Value: launcher.DefaultAddress, EnvVars: []string{"MCPBOX_CONTAINERD_ADDRESS"}, Usage: "containerd's socket"},
+			&cli.StringFlag{Name: "namespace", Value: launcher.DefaultNamespace, EnvVars: []string{"MCPBOX_NAMESPACE"}, Usage: "containerd namespace for mcpbox's containers"},
+			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"MCPBOX_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
+		},
+		Commands:       []*cli.Command{runCommand(), gcCommand(), versionCommand()},
+		HideVersion:    true,
+		Writer:         os.Stderr, // help and version too: stdout is the MCP channel
+		ErrWriter:      os.Stderr,
+		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to codes itself
+		OnUsageError:   usageError,
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(os.Stderr, "mcpbox: unknown command %q; see `mcpbox --help`\n", name)
+		},
+	}
+}
+
+func usageError(c *cli.Context, err error, _ bool) error {
+	help := "mcpbox --help"
+	if c.Command != nil && c.Command.Name != "" {
+		help = "mcpbox " + c.Command.Name + " --help"
+	}
+	return &launcher.UsageError{Err: fmt.Errorf("%w (see `%s`)", err, help)}
+}
+
+// run runs the app and returns the process exit code.
+func run(args []string) int {
+	// A client that goes away must not kill mcpbox with SIGPIPE before it
+	// has cleaned up: writes return EPIPE instead.
+	signal.Ignore(syscall.SIGPIPE)
+	err := newApp().Run(args)
+	if err == nil {
+		return 0
+	}
+	var exit *launcher.ExitError
+	var usage *launcher.UsageError
+	var sig signalError
+	switch {
+	case errors.As(err, &exit):
+		if exit.Reason != "" {
+			fmt.Fprintf(os.Stderr, "mcpbox: %s\n", exit.Reason)
+		}
+		return exit.Code
+	case errors.As(err, &sig):
+		return 128 + int(sig.sig)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "mcpbox: %v\n", usage)
+		if usage.Flag == "" && strings.Contains(usage.Error(), "not found") {
+			return exitNotRunnable
+		}
+		return exitUsage
+	default:
+		fmt.Fprintf(os.Stderr, "mcpbox: %v\n", err)
+		return exitInternal
+	}
+}
+
+// signalError is how a session ended by SIGINT/SIGTERM/SIGHUP is reported.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "stopped by " + e.sig.String() }
+
+// signalContext returns a context canceled by SIGINT, SIGTERM or SIGHUP,
+// and a function that tells which signal it was (0 if none).
+func signalContext(parent context.Context) (context.Context, func() syscall.Signal, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	var got syscall.Signal
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			got = s.(syscall.Signal)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() syscall.Signal { <-done; return got }, func() { signal.Stop(ch); cancel(); <-done }
+}
+
+// logger builds the slog logger of --log-level, writing to stderr.
+func logger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, &launcher.UsageError{Flag: "log-level", Err: fmt.Errorf("%q: use debug, info, warn or error", c.String("log-level"))}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mcpbox/mcpbox/launcher"
+)
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		OnUsageError: usageError,
+		Name:         "gc",
+		Usage:        "remove containers and files left by mcpbox sessions whose process is gone",
+		Action: func(c *cli.Context) error {
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
+			removed, err := launcher.GC(c.Context, c.String("containerd-address"), c.String("namespace"), c.String("run-dir"), log)
+			for _, id := range removed {
+				fmt.Fprintf(os.Stderr, "removed %s\n", id)
+			}
+			return err
+		},
+	}
+}

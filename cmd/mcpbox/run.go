@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/sandbox"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		OnUsageError: usageError,
+		Name:         "run",
+		Usage:        "run an MCP server in a sandbox, brokering its stdio",
+		ArgsUsage:    "-- CMD [ARGS...]",
+		Description: "Runs CMD in a sandbox and connects its stdin/stdout to mcpbox's. Use it in place of the\n" +
+			"server's command in a client config:\n\n" +
+			`   "command": "mcpbox", "args": ["run", "--", "node", "/abs/path/server.js"]` + "\n\n" +
+			"The server sees a read-only root with only the host runtime, a private /tmp and $HOME,\n" +
+			"no network, no capabilities, and only the host paths granted with --mount.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "mount", Usage: "grant a host path: SRC[:DST][:ro|rw] (default ro, DST defaults to SRC)"},
+			&cli.StringSliceFlag{Name: "env", Usage: "pass a variable: NAME (from mcpbox's environment) or NAME=VALUE; no other variable reaches the server"},
+			&cli.StringFlag{Name: "memory", Usage: "memory limit, e.g. 512Mi (no swap)", DefaultText: "512Mi"},
+			&cli.Int64Flag{Name: "pids", Usage: "max processes and threads", DefaultText: "128"},
+			&cli.Float64Flag{Name: "cpus", Usage: "CPU quota in cores", DefaultText: "1"},
+			&cli.StringFlag{Name: "tmp-size", Usage: "size of each tmpfs (/tmp, /dev/shm, $HOME)", DefaultText: "64Mi"},
+			&cli.StringFlag{Name: "workdir", Usage: "working directory inside the sandbox", DefaultText: "$HOME"},
+			&cli.DurationFlag{Name: "stop-timeout", Value: launcher.DefaultStopTimeout, Usage: "after the client hangs up: time to exit before SIGTERM, then before SIGKILL"},
+			&cli.StringFlag{Name: "max-message", Value: "64Mi", Usage: "largest message accepted from the server"},
+		},
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	opts := launcher.Options{
+		Address:     c.String("containerd-address"),
+		Namespace:   c.String("namespace"),
+		RunDir:      c.String("run-dir"),
+		Command:     c.Args().Slice(),
+		Env:         c.StringSlice("env"),
+		Workdir:     c.String("workdir"),
+		StopTimeout: c.Duration("stop-timeout"),
+		MaxMessage:  broker.DefaultMaxMessage,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		Logger:      log,
+	}
+	for _, m := range c.StringSlice("mount") {
+		mount, err := launcher.ParseMount(m)
+		if err != nil {
+			return &launcher.UsageError{Flag: "mount", Err: err}
+		}
+		opts.Mounts = append(opts.Mounts, mount)
+	}
+	if opts.Limits, err = limits(c); err != nil {
+		return err
+	}
+	if c.IsSet("max-message") {
+		if opts.MaxMessage, err = launcher.ParseSize(c.String("max-message")); err != nil {
+			return &launcher.UsageError{Flag: "max-message", Err: err}
+		}
+	}
+	if opts.StopTimeout <= 0 {
+		return &launcher.UsageError{Flag: "stop-timeout", Err: fmt.Errorf("must be positive")}
+	}
+
+	ctx, signaled, stop := signalContext(context.Background())
+	defer stop()
+	err = launcher.Run(ctx, opts)
+	if errors.Is(err, context.Canceled) {
+		if sig := signaled(); sig != 0 {
+			return signalError{sig}
+		}
+	}
+	return err
+}
+
+func limits(c *cli.Context) (sandbox.Limits, error) {
+	var l sandbox.Limits
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"memory", &l.Memory}, {"tmp-size", &l.Tmp}} {
+		if !c.IsSet(f.name) {
+			continue
+		}
+		n, err := launcher.ParseSize(c.String(f.name))
+		if err != nil {
+			return l, &launcher.UsageError{Flag: f.name, Err: err}
+		}
+		*f.dst = n
+	}
+	if c.IsSet("pids") {
+		if l.Pids = c.Int64("pids"); l.Pids < 1 {
+			return l, &launcher.UsageError{Flag: "pids", Err: fmt.Errorf("must be at least 1")}
+		}
+	}
+	if c.IsSet("cpus") {
+		if l.CPUs = c.Float64("cpus"); l.CPUs <= 0 {
+			return l, &launcher.UsageError{Flag: "cpus", Err: fmt.Errorf("must be positive, e.g. 0.5 or 2")}
+		}
+	}
+	return l, nil
+}

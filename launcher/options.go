@@ -1,0 +1,85 @@
+// Package launcher runs one MCP server session end to end: it resolves the
+// command, turns the options into a sandbox.Policy, asks sandbox for the OCI
+// spec, runs the container through containerd, brokers the stdio stream and
+// cleans everything up again.
+//
+// It does not build OCI specs itself (that is package sandbox), it does not
+// parse MCP messages (that is launcher/broker), and it never writes to the
+// process's stdout except through the broker.
+package launcher
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/mcpbox/mcpbox/sandbox"
+)
+
+// Defaults for Options fields left at their zero value.
+const (
+	DefaultAddress     = "/run/containerd/containerd.sock"
+	DefaultNamespace   = "mcpbox"
+	DefaultRunDir      = "/run/mcpbox"
+	DefaultStopTimeout = 5 * time.Second
+	// runtimeName is the containerd runtime shim mcpbox uses.
+	runtimeName = "io.containerd.runc.v2"
+)
+
+// Options describe one `mcpbox run` session.
+type Options struct {
+	// Address of containerd's socket and the containerd namespace to use.
+	Address   string
+	Namespace string
+	// RunDir holds per-session directories (empty root, synthetic /etc
+	// files, FIFOs). Each is removed when its session ends.
+	RunDir string
+
+	// Command is the server's command line as the client gave it.
+	Command []string
+	// Mounts are host paths granted to the server (from --mount).
+	Mounts []sandbox.Mount
+	// Env lists "NAME" (value taken from Environ) or "NAME=VALUE" entries;
+	// only these reach the server.
+	Env []string
+	// Environ is mcpbox's own environment, the source of "NAME" entries of
+	// Env; nil means os.Environ().
+	Environ []string
+	// Workdir is the server's working directory inside the sandbox.
+	Workdir string
+	Limits  sandbox.Limits
+
+	// StopTimeout is how long the server gets after its stdin is closed,
+	// and again after SIGTERM, before it is killed.
+	StopTimeout time.Duration
+	// MaxMessage bounds one message from the server, in bytes.
+	MaxMessage int64
+
+	// The client's side of the stdio stream; only the broker writes Stdout.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Address == "" {
+		o.Address = DefaultAddress
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.RunDir == "" {
+		o.RunDir = DefaultRunDir
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = DefaultStopTimeout
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}

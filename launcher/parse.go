@@ -1,0 +1,131 @@
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mcpbox/mcpbox/sandbox"
+)
+
+// ParseMount parses a --mount value, SRC[:DST][:ro|rw]. DST defaults to
+// SRC, the mode to ro. A leading "~/" in SRC is the user's home directory.
+// SRC must exist; it is made absolute.
+func ParseMount(s string) (sandbox.Mount, error) {
+	parts := strings.Split(s, ":")
+	ro := true
+	if n := len(parts); n > 1 {
+		switch parts[n-1] {
+		case "ro":
+			parts = parts[:n-1]
+		case "rw":
+			ro = false
+			parts = parts[:n-1]
+		}
+	}
+	if len(parts) > 2 || parts[0] == "" {
+		return sandbox.Mount{}, fmt.Errorf("%q: want SRC[:DST][:ro|rw]", s)
+	}
+	src, err := absPath(parts[0])
+	if err != nil {
+		return sandbox.Mount{}, fmt.Errorf("%q: %w", s, err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return sandbox.Mount{}, fmt.Errorf("%q: %s does not exist", s, src)
+		}
+		return sandbox.Mount{}, fmt.Errorf("%q: %w", s, err)
+	}
+	dst := src
+	if len(parts) == 2 {
+		if !filepath.IsAbs(parts[1]) {
+			return sandbox.Mount{}, fmt.Errorf("%q: destination %q must be an absolute path", s, parts[1])
+		}
+		dst = filepath.Clean(parts[1])
+	}
+	return sandbox.Mount{Source: src, Destination: dst, ReadOnly: ro}, nil
+}
+
+// absPath expands a leading "~/" and makes p absolute and clean.
+func absPath(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("expand ~: %w", err)
+		}
+		p = filepath.Join(home, p[1:])
+	}
+	return filepath.Abs(p)
+}
+
+// ParseSize parses a byte size such as "512Mi", "512M", "1G", "64k" or
+// "1048576". K, M and G are binary multiples with or without the "i" (as
+// docker and runc read them); a trailing "B" is allowed.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSpace(s), "B")
+	t = strings.TrimSuffix(t, "i")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		case 't', 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n <= 0 || n*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size: use a positive number with an optional unit, like 512Mi or 2G", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// resolveEnv turns Env entries into the server's variables. "NAME" takes
+// its value from environ and is left out when it is not set there.
+func resolveEnv(entries, environ []string) ([]string, error) {
+	values := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			values[k] = v
+		}
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		name, value, literal := strings.Cut(e, "=")
+		if !validEnvName(name) {
+			return nil, &UsageError{Flag: "env", Err: fmt.Errorf("%q: want NAME or NAME=VALUE with NAME made of letters, digits and _", e)}
+		}
+		if !literal {
+			v, ok := values[name]
+			if !ok {
+				continue
+			}
+			value = v
+		}
+		out = append(out, name+"="+value)
+	}
+	return out, nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,216 @@
+package launcher
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mcpbox/mcpbox/internal/testutil"
+	"github.com/mcpbox/mcpbox/sandbox"
+)
+
+func TestParseMount(t *testing.T) {
+	dir := t.TempDir()
+	home, _ := os.UserHomeDir()
+	for _, tc := range []struct {
+		in   string
+		want sandbox.Mount
+		err  string
+	}{
+		{in: dir, want: sandbox.Mount{Source: dir, Destination: dir, ReadOnly: true}},
+		{in: dir + ":rw", want: sandbox.Mount{Source: dir, Destination: dir}},
+		{in: dir + ":ro", want: sandbox.Mount{Source: dir, Destination: dir, ReadOnly: true}},
+		{in: dir + ":/data", want: sandbox.Mount{Source: dir, Destination: "/data", ReadOnly: true}},
+		{in: dir + ":/data/:rw", want: sandbox.Mount{Source: dir, Destination: "/data"}},
+		{in: "~", want: sandbox.Mount{Source: home, Destination: home, ReadOnly: true}},
+		{in: dir + "/../" + filepath.Base(dir), want: sandbox.Mount{Source: dir, Destination: dir, ReadOnly: true}},
+		{in: "/no/such/path", err: "does not exist"},
+		{in: dir + ":relative", err: "must be an absolute path"},
+		{in: dir + ":/a:/b", err: "want SRC[:DST][:ro|rw]"},
+		{in: "", err: "want SRC"},
+		{in: ":rw", err: "want SRC"},
+	} {
+		got, err := ParseMount(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseMount(%q) error = %v, want one containing %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseMount(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1048576": 1 << 20, "512Mi": 512 << 20, "512M": 512 << 20, "512MiB": 512 << 20, "512m": 512 << 20,
+		"64k": 64 << 10, "1G": 1 << 30, "1.5Gi": 3 << 29, "2T": 2 << 40,
+	} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "abc", "-1M", "0", "12X", "M", "1e30G"} {
+		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), "is not a size") {
+			t.Errorf("ParseSize(%q) error = %v, want a clear error", in, err)
+		}
+	}
+}
+
+func TestResolveEnv(t *testing.T) {
+	environ := []string{"TOKEN=secret", "EMPTY=", "OTHER=x"}
+	got, err := resolveEnv([]string{"TOKEN", "EMPTY", "UNSET", "LIT=a=b"}, environ)
+	want := []string{"TOKEN=secret", "EMPTY=", "LIT=a=b"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("resolveEnv = %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"", "1ABC", "A-B", "=x", "A B"} {
+		var usage *UsageError
+		if _, err := resolveEnv([]string{bad}, environ); !errors.As(err, &usage) || usage.Flag != "env" {
+			t.Errorf("resolveEnv(%q) error = %v, want a usage error for --env", bad, err)
+		}
+	}
+}
+
+func TestResolveCommand(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		testutil.Server(t, "server-memory") // skips, or fails under CI
+	}
+	root := t.TempDir()
+	pkg := filepath.Join(root, "proj", "node_modules", "@scope", "srv")
+	os.MkdirAll(filepath.Join(pkg, "dist"), 0o755)
+	script := filepath.Join(pkg, "dist", "index.js")
+	os.WriteFile(script, []byte("#!/usr/bin/env node\n"), 0o755)
+	os.WriteFile(filepath.Join(pkg, "package.json"), []byte("{}"), 0o644)
+
+	c, err := resolveCommand([]string{"node", "--enable-source-maps", script, "arg"}, "/home/nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(c.args[0]) || c.args[2] != script || c.args[3] != "arg" {
+		t.Errorf("args = %v", c.args)
+	}
+	want := sandbox.Mount{Source: filepath.Join(root, "proj"), Destination: filepath.Join(root, "proj"), ReadOnly: true}
+	if len(c.mounts) != 1 || c.mounts[0] != want {
+		t.Errorf("mounts = %+v, want the tree holding node_modules: %+v", c.mounts, want)
+	}
+	if c.name != "srv" {
+		t.Errorf("name = %q, want srv", c.name)
+	}
+
+	// A relative script path is made absolute, since the sandbox's cwd
+	// is not the client's.
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(filepath.Join(pkg, "dist"))
+	if c, err = resolveCommand([]string{"node", "index.js"}, ""); err != nil || c.args[1] != script {
+		t.Errorf("relative script: args %v, %v", c.args, err)
+	}
+
+	var usage *UsageError
+	if _, err := resolveCommand([]string{"no-such-command-mcpbox"}, ""); !errors.As(err, &usage) || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("missing command: %v", err)
+	}
+	if _, err := resolveCommand(nil, ""); !errors.As(err, &usage) {
+		t.Errorf("empty command: %v", err)
+	}
+}
+
+func TestPackageRoot(t *testing.T) {
+	root := t.TempDir()
+	home := filepath.Join(root, "home", "me")
+	mk := func(p string) string {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, nil, 0o644)
+		return p
+	}
+	mk(filepath.Join(home, "proj", "package.json"))
+	for script, want := range map[string]string{
+		mk(filepath.Join(home, "proj", "src", "server.js")):                                     filepath.Join(home, "proj"),
+		mk(filepath.Join(home, "loose", "server.py")):                                           filepath.Join(home, "loose"),
+		mk(filepath.Join(home, "node_modules", "x", "index.js")):                                filepath.Join(home, "node_modules", "x"), // never home itself
+		mk(filepath.Join(root, "opt", "app", "node_modules", "a", "node_modules", "b", "i.js")): filepath.Join(root, "opt", "app"),
+	} {
+		if got := packageRoot(script, home); got != want {
+			t.Errorf("packageRoot(%s) = %s, want %s", script, got, want)
+		}
+	}
+	// A package.json in home itself must not grant all of home.
+	mk(filepath.Join(home, "package.json"))
+	if got, want := packageRoot(mk(filepath.Join(home, "s.js")), home), home; got != want {
+		t.Errorf("packageRoot(~/s.js) = %s, want the script's dir %s", got, want)
+	}
+	if got := packageRoot(mk(filepath.Join(home, "sub", "s.js")), home); got != filepath.Join(home, "sub") {
+		t.Errorf("packageRoot(~/sub/s.js) = %s, want ~/sub, not home", got)
+	}
+}
+
+func TestServerName(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		script string
+		want   string
+	}{
+		{[]string{"/usr/bin/node"}, "/x/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "server-filesystem"},
+		{[]string{"/usr/bin/node"}, "/x/node_modules/plain-pkg/index.js", "plain-pkg"},
+		{[]string{"/usr/bin/python3"}, "/srv/My Server.py", "my-server"},
+		{[]string{"/opt/bin/Weird_Binary"}, "", "weird-binary"},
+		{[]string{"/usr/bin/" + strings.Repeat("a", 50)}, "", strings.Repeat("a", 32)},
+		{[]string{"/usr/bin/___"}, "", "server"},
+	} {
+		if got := serverName(tc.args, tc.script); got != tc.want {
+			t.Errorf("serverName(%v, %q) = %q, want %q", tc.args, tc.script, got, tc.want)
+		}
+	}
+}
+
+func TestDedupeMounts(t *testing.T) {
+	in := []sandbox.Mount{
+		{Source: "/opt/app", Destination: "/opt/app", ReadOnly: true},
+		{Source: "/opt/app/bin", Destination: "/opt/app/bin", ReadOnly: true}, // inside the first: dropped
+		{Source: "/opt/app/data", Destination: "/opt/app/data"},               // rw inside ro: kept
+		{Source: "/data", Destination: "/srv", ReadOnly: true},
+		{Source: "/data2", Destination: "/srv"}, // same destination: replaces
+	}
+	want := []sandbox.Mount{in[0], in[2], in[4]}
+	if got := dedupeMounts(in); !reflect.DeepEqual(got, want) {
+		t.Errorf("dedupeMounts = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRemoveSessionDirRefusesMounts(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "rootfs", "usr")
+	os.MkdirAll(sub, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", sub).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	os.WriteFile(filepath.Join(sub, "keep"), []byte("x"), 0o644)
+	err := removeSessionDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "still mounted") {
+		t.Errorf("removeSessionDir with a mount below = %v, want a refusal", err)
+	}
+	if _, serr := os.Stat(filepath.Join(sub, "keep")); serr != nil {
+		t.Errorf("a file behind the mount was removed: %v", serr)
+	}
+	exec.Command("umount", sub).Run()
+	if err := removeSessionDir(dir); err != nil {
+		t.Errorf("after unmount: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dir still there: %v", err)
+	}
+}
+
+func TestUnescapeMountPath(t *testing.T) {
+	if got := unescapeMountPath(`/a\040b\134c`); got != `/a b\c` {
+		t.Errorf("unescapeMountPath = %q", got)
+	}
+}

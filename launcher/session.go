@@ -1,0 +1,441 @@
+package launcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/sandbox"
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
+)
+
+// Labels mcpbox puts on its containers. gc uses the owner labels to find
+// containers whose mcpbox process is gone.
+const (
+	labelOwnerPID   = "io.mcpbox.owner.pid"
+	labelOwnerStart = "io.mcpbox.owner.start"
+	labelStarted    = "io.mcpbox.started"
+	labelCommand    = "io.mcpbox.command"
+	labelSessionDir = "io.mcpbox.session-dir"
+)
+
+// Run runs one server session and returns when it has ended and everything
+// it created is gone. A server that exits non-zero gives an *ExitError; bad
+// input gives a *UsageError before anything is created; a canceled ctx stops
+// the server (stdin closed, SIGTERM, SIGKILL) and returns ctx's error.
+func Run(ctx context.Context, opts Options) error {
+	opts.setDefaults()
+	log := opts.Logger
+	phase := newPhases(log)
+
+	home, _ := os.UserHomeDir()
+	cmd, err := resolveCommand(opts.Command, home)
+	if err != nil {
+		return err
+	}
+	environ := opts.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	userEnv, err := resolveEnv(opts.Env, environ)
+	if err != nil {
+		return err
+	}
+	for _, m := range opts.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
+		}
+	}
+	runtimeMounts, err := sandbox.HostRuntime(cmd.exe)
+	if err != nil {
+		return fmt.Errorf("launcher: host runtime for %s: %w", cmd.exe, err)
+	}
+	phase("resolve")
+
+	filter, err := seccompFilter()
+	if err != nil {
+		return err
+	}
+	phase("seccomp")
+
+	client, err := connect(ctx, opts.Address, opts.Namespace)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	phase("connect")
+	// Sweep up after sessions whose mcpbox was killed. It runs beside the
+	// session so it adds nothing to start-up.
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		gctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if removed, err := collect(gctx, client, opts.RunDir, log); err != nil {
+			log.Debug("gc", "err", err)
+		} else if len(removed) > 0 {
+			log.Info("removed leftovers of dead sessions", "ids", removed)
+		}
+	}()
+	defer func() { <-gcDone }()
+
+	id := "mcpbox-" + cmd.name + "-" + randomHex(4)
+	s := &session{opts: opts, client: client, id: id, log: log}
+	defer s.cleanup()
+	if err := s.prepare(cmd, runtimeMounts, userEnv, filter); err != nil {
+		return err
+	}
+	phase("spec")
+	return s.run(ctx, phase)
+}
+
+// seccompFilter returns the sandbox's seccomp filter after checking that
+// this kernel and libseccomp can enforce it. It fails closed.
+func seccompFilter() (*specs.LinuxSeccomp, error) {
+	if err := seccomp.CheckKernel(); err != nil {
+		return nil, fmt.Errorf("launcher: seccomp cannot be enforced here, so the server is not started: %w", err)
+	}
+	p, err := seccomp.Default()
+	if err != nil {
+		return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
+	}
+	if err := seccomp.Validate(p); err != nil {
+		return nil, fmt.Errorf("launcher: seccomp profile does not compile, so the server is not started: %w", err)
+	}
+	return p, nil
+}
+
+// session is one container's life: its directory, container, task and IO.
+type session struct {
+	opts   Options
+	client *containerd.Client
+	id     string
+	log    *slog.Logger
+
+	dir       string
+	signaled  atomic.Bool // mcpbox sent the server a signal to stop it
+	container containerd.Container
+	task      containerd.Task
+	io        *cio.DirectIO
+}
+
+// prepare creates the session directory (empty root, synthetic /etc files,
+// FIFOs) and the container.
+func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv []string, filter *specs.LinuxSeccomp) error {
+	s.dir = filepath.Join(s.opts.RunDir, s.id)
+	root := filepath.Join(s.dir, "rootfs")
+	etc := filepath.Join(s.dir, "etc")
+	for _, d := range []string{root, etc} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("launcher: session dir: %w", err)
+		}
+	}
+	// gc reads the owner file to tell a live session from a dead one; it
+	// must never see it half written.
+	owner := filepath.Join(s.dir, "owner")
+	if err := os.WriteFile(owner+".tmp", []byte(ownerLabel()), 0o644); err != nil {
+		return fmt.Errorf("launcher: session dir: %w", err)
+	}
+	if err := os.Rename(owner+".tmp", owner); err != nil {
+		return fmt.Errorf("launcher: session dir: %w", err)
+	}
+
+	uid, gid := sessionUser(s.opts.Mounts, s.log)
+	mounts := append([]sandbox.Mount{}, runtimeMounts...)
+	files := sandbox.SyntheticEtc(uid, gid, sandbox.DefaultHome, sandbox.DefaultHostname)
+	for _, name := range sortedKeys(files) {
+		host := filepath.Join(etc, filepath.Base(name))
+		if err := os.WriteFile(host, files[name], 0o644); err != nil {
+			return fmt.Errorf("launcher: write %s: %w", host, err)
+		}
+		mounts = append(mounts, sandbox.Mount{Source: host, Destination: name, ReadOnly: true})
+	}
+	mounts = append(mounts, cmd.mounts...)
+	mounts = append(mounts, s.opts.Mounts...)
+
+	env := append([]string{
+		"PATH=" + sandbox.DefaultPath,
+		"HOME=" + sandbox.DefaultHome,
+		"TMPDIR=/tmp",
+	}, userEnv...)
+	spec, err := sandbox.Spec(sandbox.Policy{
+		Args:        cmd.args,
+		Env:         env,
+		Cwd:         s.opts.Workdir,
+		Root:        root,
+		Mounts:      dedupeMounts(mounts),
+		UID:         uid,
+		GID:         gid,
+		Home:        sandbox.DefaultHome,
+		Hostname:    sandbox.DefaultHostname,
+		CgroupsPath: "/mcpbox/" + s.id,
+		Limits:      s.opts.Limits,
+		Seccomp:     filter,
+	})
+	if err != nil {
+		return fmt.Errorf("launcher: %w", err)
+	}
+
+	command := fmt.Sprint(s.opts.Command)
+	if len(command) > 1024 {
+		command = command[:1024]
+	}
+	pid, start := ownerIdentity()
+	ctx := context.Background()
+	s.container, err = s.client.NewContainer(ctx, s.id,
+		containerd.WithRuntime(runtimeName, nil),
+		containerd.WithSpec(spec),
+		containerd.WithContainerLabels(map[string]string{
+			labelOwnerPID:   pid,
+			labelOwnerStart: start,
+			labelStarted:    time.Now().UTC().Format(time.RFC3339),
+			labelCommand:    command,
+			labelSessionDir: s.dir,
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("launcher: create container %s: %w", s.id, err)
+	}
+	return nil
+}
+
+// run starts the task, brokers stdio until the server exits, and maps the
+// exit status.
+func (s *session) run(ctx context.Context, phase func(string)) error {
+	bg := context.Background()
+	fifos, err := cio.NewFIFOSetInDir(filepath.Join(s.dir, "fifo"), s.id, false)
+	if err != nil {
+		return fmt.Errorf("launcher: fifos: %w", err)
+	}
+	if s.io, err = cio.NewDirectIO(bg, fifos); err != nil {
+		return fmt.Errorf("launcher: open fifos: %w", err)
+	}
+	s.task, err = s.container.NewTask(bg, func(string) (cio.IO, error) { return s.io, nil })
+	if err != nil {
+		return fmt.Errorf("launcher: create task %s: %w", s.id, err)
+	}
+	phase("create")
+
+	var oom atomic.Bool
+	evctx, stopEvents := context.WithCancel(bg)
+	defer stopEvents()
+	events, _ := s.client.Subscribe(evctx, `topic=="/tasks/oom"`)
+	go func() {
+		for e := range events {
+			v, err := typeurl.UnmarshalAny(e.Event)
+			if ev, ok := v.(*apievents.TaskOOM); err == nil && ok && ev.ContainerID == s.id {
+				oom.Store(true)
+			}
+		}
+	}()
+
+	exitCh, err := s.task.Wait(bg)
+	if err != nil {
+		return fmt.Errorf("launcher: wait task %s: %w", s.id, err)
+	}
+	if err := s.task.Start(bg); err != nil {
+		return fmt.Errorf("launcher: start task %s: %w", s.id, err)
+	}
+	phase("start")
+
+	b := broker.New(broker.Options{MaxMessage: s.opts.MaxMessage, Diag: s.opts.Stderr, Logger: s.opts.Logger})
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		copyStderr(s.opts.Stderr, s.io.Stderr)
+	}()
+	toClient := make(chan error, 1)
+	go func() {
+		out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte") }}
+		toClient <- b.ServerToClient(out, s.io.Stdout)
+	}()
+	clientGone := make(chan error, 1)
+	go func() {
+		err := b.ClientToServer(s.io.Stdin, s.opts.Stdin)
+		s.closeStdin()
+		clientGone <- err
+	}()
+
+	exited := make(chan struct{})
+	var stopOnce sync.Once
+	var stopReason atomic.Value // string
+	stop := func(reason string, grace bool) {
+		stopOnce.Do(func() {
+			stopReason.Store(reason)
+			go s.stop(grace, exited)
+		})
+	}
+
+	var status containerd.ExitStatus
+	var brokerErr error
+wait:
+	for {
+		select {
+		case status = <-exitCh:
+			break wait
+		case <-ctx.Done():
+			stop("interrupted", true)
+			ctx = context.Background() // fire once
+		case err := <-clientGone:
+			if err != nil {
+				s.log.Debug("client stream ended", "err", err)
+			}
+			clientGone = nil
+			stop("client closed its stdin", true)
+		case err := <-toClient:
+			toClient = nil
+			if err != nil {
+				brokerErr = err
+				stop(err.Error(), !errors.Is(err, broker.ErrMessageTooLarge))
+			}
+		}
+	}
+	close(exited)
+	// Drain what the server wrote before it exited; its FIFO ends when the
+	// shim closes it.
+	if toClient != nil {
+		select {
+		case err := <-toClient:
+			if err != nil && brokerErr == nil {
+				brokerErr = err
+			}
+		case <-time.After(5 * time.Second):
+			s.log.Warn("server stdout did not close after exit", "id", s.id)
+		}
+	}
+	select {
+	case <-stderrDone:
+	case <-time.After(2 * time.Second):
+	}
+
+	code := int(status.ExitCode())
+	if err := status.Error(); err != nil {
+		return fmt.Errorf("launcher: wait for %s: %w", s.id, err)
+	}
+	s.log.Debug("server exited", "id", s.id, "code", code)
+	switch {
+	case errors.Is(brokerErr, broker.ErrMessageTooLarge):
+		return &ExitError{Code: 1, Reason: brokerErr.Error()}
+	case oom.Load():
+		mem := s.opts.Limits.Memory
+		if mem == 0 {
+			mem = sandbox.DefaultLimits().Memory
+		}
+		return &ExitError{Code: code, Reason: fmt.Sprintf("killed by the kernel: out of memory at the sandbox's limit of %s; raise it with --memory", formatSize(mem))}
+	}
+	if r, _ := stopReason.Load().(string); r != "" {
+		if r == "interrupted" {
+			return fmt.Errorf("launcher: session %s: %w", s.id, context.Canceled)
+		}
+		if r == "client closed its stdin" && s.signaled.Load() {
+			return nil // the client ended the session and mcpbox had to stop the server
+		}
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// closeStdin ends the server's stdin. Closing our end of the FIFO is not
+// enough: the shim keeps its own end open until told (CloseIO).
+func (s *session) closeStdin() {
+	if s.io != nil && s.io.Stdin != nil {
+		s.io.Stdin.Close()
+	}
+	if s.task != nil {
+		if err := s.task.CloseIO(context.Background(), containerd.WithStdinCloser); err != nil {
+			s.log.Debug("close stdin", "err", err)
+		}
+	}
+}
+
+// stop ends the server: optionally a grace period after stdin was closed,
+// then SIGTERM, then SIGKILL, each after StopTimeout.
+func (s *session) stop(grace bool, exited <-chan struct{}) {
+	wait := func() bool {
+		select {
+		case <-exited:
+			return true
+		case <-time.After(s.opts.StopTimeout):
+			return false
+		}
+	}
+	s.closeStdin()
+	if grace && wait() {
+		return
+	}
+	s.signaled.Store(true)
+	if grace {
+		if err := s.task.Kill(context.Background(), syscall.SIGTERM); err != nil {
+			s.log.Debug("sigterm", "err", err)
+		}
+		if wait() {
+			return
+		}
+	}
+	if err := s.task.Kill(context.Background(), syscall.SIGKILL, containerd.WithKillAll); err != nil {
+		s.log.Debug("sigkill", "err", err)
+	}
+}
+
+// cleanup deletes the task, the container, the FIFOs and the session
+// directory. It runs whatever happened before.
+func (s *session) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.task != nil {
+		if _, err := s.task.Delete(ctx, containerd.WithProcessKill); err != nil {
+			s.log.Warn("delete task", "id", s.id, "err", err)
+		}
+	}
+	if s.io != nil {
+		s.io.Cancel()
+		s.io.Close()
+	}
+	if s.container != nil {
+		if err := s.container.Delete(ctx); err != nil {
+			s.log.Warn("delete container", "id", s.id, "err", err)
+		}
+	}
+	if s.dir != "" {
+		if err := removeSessionDir(s.dir); err != nil {
+			s.log.Warn("remove session dir", "dir", s.dir, "err", err)
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func formatSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "Gi"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "Mi"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

@@ -1,0 +1,200 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mcpbox/mcpbox/sandbox"
+)
+
+// newPhases returns a function that logs, at debug level, how long each
+// phase of start-up took since the previous one, so the slowest is visible.
+func newPhases(log *slog.Logger) func(string) {
+	start := time.Now()
+	last := start
+	var mu sync.Mutex
+	return func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		log.Debug("phase", "name", name, "took", now.Sub(last).Round(time.Microsecond), "since_start", now.Sub(start).Round(time.Microsecond))
+		last = now
+	}
+}
+
+// firstWrite calls first once, before the first write to w.
+type firstWrite struct {
+	w     io.Writer
+	first func()
+	once  sync.Once
+}
+
+func (f *firstWrite) Write(p []byte) (int, error) {
+	f.once.Do(f.first)
+	return f.w.Write(p)
+}
+
+// copyStderr forwards the server's stderr to mcpbox's own.
+func copyStderr(dst io.Writer, src io.Reader) {
+	if src == nil {
+		return
+	}
+	io.Copy(dst, src)
+}
+
+// sessionUser picks the uid and gid the server runs as: nobody, unless a
+// read-write grant is owned by a regular user, whose ids it then takes so
+// that the server can write where it was allowed to (as `docker run --user`
+// would). Root is never used; a root-owned rw grant keeps nobody, with a
+// warning that writes may fail.
+func sessionUser(mounts []sandbox.Mount, log *slog.Logger) (uid, gid uint32) {
+	uid, gid = sandbox.DefaultUID, sandbox.DefaultGID
+	for _, m := range mounts {
+		if m.ReadOnly {
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(m.Source, &st); err != nil {
+			continue
+		}
+		if st.Uid == 0 || st.Gid == 0 {
+			log.Warn("read-write mount is owned by root; the server runs as nobody and may not be able to write there (chown it to your user)", "path", m.Source)
+			return uid, gid
+		}
+		log.Info("running the server as the owner of its read-write mount", "uid", st.Uid, "gid", st.Gid, "path", m.Source)
+		return st.Uid, st.Gid
+	}
+	return uid, gid
+}
+
+// ownerIdentity returns this process's pid and its start time (clock ticks
+// since boot), which together name it even after the pid is reused.
+func ownerIdentity() (pid, start string) {
+	pid = strconv.Itoa(os.Getpid())
+	return pid, processStart(pid)
+}
+
+func ownerLabel() string {
+	pid, start := ownerIdentity()
+	return pid + " " + start + "\n"
+}
+
+// processStart reads field 22 of /proc/PID/stat; "" if the process is gone.
+func processStart(pid string) string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces; fields resume after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+// ownerAlive tells whether the process named by pid and start still runs.
+func ownerAlive(pid, start string) bool {
+	if pid == "" {
+		return false
+	}
+	got := processStart(pid)
+	return got != "" && (start == "" || got == start)
+}
+
+// removeSessionDir deletes a session directory, but only after checking
+// that nothing is mounted below it: a bind mount left there would make
+// RemoveAll delete the host files behind it.
+func removeSessionDir(dir string) error {
+	dir = filepath.Clean(dir)
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("check mounts under %s: %w", dir, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			mp := unescapeMountPath(fields[4])
+			if mp == dir || strings.HasPrefix(mp, dir+"/") {
+				return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, mp)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("check mounts under %s: %w", dir, err)
+	}
+	return os.RemoveAll(dir)
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for space...).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// dedupeMounts drops a mount that an earlier one already provides: a path
+// inside an earlier bind of the same host tree with the same mode (the
+// executable's directory inside the script's package tree, say). A later
+// mount at the same destination replaces the earlier one, so a user's
+// --mount overrides a default. sandbox orders the result.
+func dedupeMounts(in []sandbox.Mount) []sandbox.Mount {
+	var out []sandbox.Mount
+	index := map[string]int{}
+next:
+	for _, m := range in {
+		if i, ok := index[m.Destination]; ok {
+			out[i] = m
+			continue
+		}
+		for _, p := range out {
+			rel, err := filepath.Rel(p.Destination, m.Destination)
+			if err == nil && p.ReadOnly == m.ReadOnly && p.NoExec == m.NoExec && rel != "." && !strings.HasPrefix(rel, "..") &&
+				filepath.Join(p.Source, rel) == m.Source {
+				continue next
+			}
+		}
+		index[m.Destination] = len(out)
+		out = append(out, m)
+	}
+	return out
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
