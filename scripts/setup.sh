@@ -30,14 +30,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 sock=${MCPBOX_CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
-if [ "$(id -u)" -eq 0 ] && ! [ -S "$sock" ]; then
+answers() { ctr --address "$sock" version >/dev/null 2>&1; }
+if [ "$(id -u)" -eq 0 ] && ! answers; then
   if have systemctl && systemctl is-system-running >/dev/null 2>&1; then
     systemctl start containerd
   else
+    # A socket left by a containerd that was killed answers nothing.
+    rm -f "$sock"
     logdir=$(mktemp -d /tmp/mcpbox-containerd.XXXXXX)
     echo "setup: starting containerd (log: $logdir/containerd.log)" >&2
-    nohup containerd --address "$sock" >"$logdir/containerd.log" 2>&1 &
+    nohup containerd --address "$sock" >"$logdir/containerd.log" 2>&1 </dev/null &
   fi
-  for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
-  [ -S "$sock" ] || { echo "setup: containerd did not start; see its log" >&2; exit 1; }
+  for _ in $(seq 1 100); do answers && break; sleep 0.1; done
+  answers || { echo "setup: containerd did not start; see ${logdir:-its log}/containerd.log" >&2; exit 1; }
 fi
