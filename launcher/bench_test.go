@@ -108,7 +108,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	node, server := testutil.Server(b, "server-everything")
 	bareS := startServer(b, exec.Command(node, server, "stdio"))
 	defer bareS.stop()
-	boxS := startServer(b, e.command("--", node, server, "stdio"))
+	boxS := startServer(b, e.command(append(strings.Fields(os.Getenv("XFLAGS")), "--", node, server, "stdio")...))
 	defer boxS.stop()
 	for _, s := range []*stdioServer{bareS, boxS} {
 		s.call(b, initializeLine, "1")

@@ -45,14 +45,6 @@ func (f *firstWrite) Write(p []byte) (int, error) {
 	return f.w.Write(p)
 }
 
-// copyStderr forwards the server's stderr to mcpbox's own.
-func copyStderr(dst io.Writer, src io.Reader) {
-	if src == nil {
-		return
-	}
-	io.Copy(dst, src)
-}
-
 // sessionUser picks the uid and gid the server runs as: nobody, unless a
 // read-write grant is owned by a regular user, whose ids it then takes so
 // that the server can write where it was allowed to (as `docker run --user`
@@ -76,6 +68,26 @@ func sessionUser(mounts []sandbox.Mount, log *slog.Logger) (uid, gid uint32) {
 		return st.Uid, st.Gid
 	}
 	return uid, gid
+}
+
+// findInit returns the mcpbox-init binary: the given path, else the one
+// installed next to mcpbox's own executable.
+func findInit(path string) (string, error) {
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("launcher: find mcpbox-init: %w", err)
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err != nil {
+			return "", fmt.Errorf("launcher: find mcpbox-init: %w", err)
+		}
+		path = filepath.Join(filepath.Dir(exe), "mcpbox-init")
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("launcher: mcpbox-init is missing at %s: install it next to mcpbox (`make build` puts both in bin/)", path)
+	}
+	return path, nil
 }
 
 // ownerIdentity returns this process's pid and its start time (clock ticks

@@ -228,6 +228,12 @@ func TestConcurrentSessions(t *testing.T) {
 // returns stdout, stderr and the exit code.
 func (e *env) runScript(t *testing.T, script string, flags ...string) (string, string, int) {
 	t.Helper()
+	return e.runScriptInput(t, "", script, flags...)
+}
+
+// runScriptInput is runScript with input on stdin.
+func (e *env) runScriptInput(t *testing.T, input, script string, flags ...string) (string, string, int) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		testutil.Server(t, "server-memory") // skips or fails with the right message
@@ -236,7 +242,7 @@ func (e *env) runScript(t *testing.T, script string, flags ...string) (string, s
 	cmd := e.command(args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin = strings.NewReader(input)
 	err = cmd.Run()
 	code := 0
 	var exit *exec.ExitError
@@ -255,6 +261,28 @@ func TestExitAndOutput(t *testing.T) {
 	t.Run("exit code", func(t *testing.T) {
 		if _, stderr, code := e.runScript(t, `process.exit(3)`); code != 3 {
 			t.Errorf("exit code = %d, want 3\n%s", code, stderr)
+		}
+	})
+	t.Run("killed by signal", func(t *testing.T) {
+		if _, stderr, code := e.runScript(t, `process.kill(process.pid, "SIGSEGV")`); code != 128+11 {
+			t.Errorf("exit code = %d, want 139 (128+SIGSEGV)\n%s", code, stderr)
+		}
+	})
+	t.Run("SIGTERM reaches the server", func(t *testing.T) {
+		// The server is not pid 1 (mcpbox-init is), so its handler
+		// runs; stdin EOF alone does not stop it.
+		_, stderr, _ := e.runScript(t, `process.on("SIGTERM", () => { console.error("server got SIGTERM"); process.exit(0) }); setInterval(() => {}, 1000)`)
+		if !strings.Contains(stderr, "server got SIGTERM") {
+			t.Errorf("stderr %q: want the server's SIGTERM handler to have run", stderr)
+		}
+	})
+	t.Run("input sent just before EOF", func(t *testing.T) {
+		// The client writes a request and closes at once: the server
+		// must still get it.
+		stdout, stderr, code := e.runScriptInput(t, `{"jsonrpc":"2.0","id":1,"method":"ping"}`+"\n",
+			`let b = ""; process.stdin.on("data", d => b += d); process.stdin.on("end", () => process.stdout.write(b.replace("ping", "pong")))`)
+		if code != 0 || stdout != `{"jsonrpc":"2.0","id":1,"method":"pong"}`+"\n" {
+			t.Errorf("exit %d, stdout %q, stderr %q: want the request echoed back", code, stdout, stderr)
 		}
 	})
 	t.Run("garbage on stdout", func(t *testing.T) {

@@ -38,11 +38,16 @@ func mcpboxBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "mcpbox")
-		cmd := exec.Command("go", "build", "-tags", "seccomp", "-o", buildPath, "./cmd/mcpbox")
-		cmd.Dir = testutil.RepoRoot(t)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		// mcpbox-init is static (it runs inside sandboxes); mcpbox
+		// links libseccomp. mcpbox finds the init next to itself.
+		for _, b := range []struct{ pkg, cgo string }{{"./cmd/mcpbox", "1"}, {"./cmd/mcpbox-init", "0"}} {
+			cmd := exec.Command("go", "build", "-tags", "seccomp", "-o", dir, b.pkg)
+			cmd.Dir = testutil.RepoRoot(t)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {

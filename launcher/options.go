@@ -31,6 +31,9 @@ type Options struct {
 	// Address of containerd's socket and the containerd namespace to use.
 	Address   string
 	Namespace string
+	// InitPath is the mcpbox-init binary run as the sandbox's pid 1; ""
+	// means the one next to mcpbox's executable.
+	InitPath string
 	// RunDir holds per-session directories (empty root, synthetic /etc
 	// files, FIFOs). Each is removed when its session ends.
 	RunDir string

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/sandbox"
@@ -34,6 +36,12 @@ const (
 	labelStarted    = "io.mcpbox.started"
 	labelCommand    = "io.mcpbox.command"
 	labelSessionDir = "io.mcpbox.session-dir"
+)
+
+// Where mcpbox-init and the stdio FIFOs appear inside the sandbox.
+const (
+	sandboxInit = "/.mcpbox/init"
+	sandboxIO   = "/.mcpbox/io"
 )
 
 // Run runs one server session and returns when it has ended and everything
@@ -62,6 +70,10 @@ func Run(ctx context.Context, opts Options) error {
 		if _, err := os.Stat(m.Source); err != nil {
 			return &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
 		}
+	}
+	initPath, err := findInit(opts.InitPath)
+	if err != nil {
+		return err
 	}
 	runtimeMounts, err := sandbox.HostRuntime(cmd.exe)
 	if err != nil {
@@ -97,7 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer func() { <-gcDone }()
 
 	id := "mcpbox-" + cmd.name + "-" + randomHex(4)
-	s := &session{opts: opts, client: client, id: id, log: log}
+	s := &session{opts: opts, client: client, id: id, log: log, initPath: initPath, exited: make(chan struct{})}
 	defer s.cleanup()
 	if err := s.prepare(cmd, runtimeMounts, userEnv, filter); err != nil {
 		return err
@@ -130,10 +142,14 @@ type session struct {
 	log    *slog.Logger
 
 	dir       string
+	initPath  string
 	signaled  atomic.Bool // mcpbox sent the server a signal to stop it
 	container containerd.Container
 	task      containerd.Task
-	io        *cio.DirectIO
+	stdin     *os.File // our ends of the server's stdio FIFOs
+	stdout    *fifoReader
+	stderr    *fifoReader
+	exited    chan struct{} // closed when the task has exited
 }
 
 // prepare creates the session directory (empty root, synthetic /etc files,
@@ -170,13 +186,33 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 	mounts = append(mounts, cmd.mounts...)
 	mounts = append(mounts, s.opts.Mounts...)
 
+	// The server runs under mcpbox-init, with its stdin and stdout on
+	// FIFOs that mcpbox holds the other ends of (see cmd/mcpbox-init).
+	ioDir := filepath.Join(s.dir, "io")
+	if err := os.Mkdir(ioDir, 0o755); err != nil {
+		return fmt.Errorf("launcher: session dir: %w", err)
+	}
+	for _, name := range []string{"stdin", "stdout", "stderr"} {
+		p := filepath.Join(ioDir, name)
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			return fmt.Errorf("launcher: fifo %s: %w", p, err)
+		}
+		if err := os.Chown(p, int(uid), int(gid)); err != nil {
+			return fmt.Errorf("launcher: fifo %s: %w", p, err)
+		}
+	}
+	mounts = append(mounts,
+		sandbox.Mount{Source: s.initPath, Destination: sandboxInit, ReadOnly: true},
+		sandbox.Mount{Source: ioDir, Destination: sandboxIO, ReadOnly: true})
+	args := append([]string{sandboxInit, sandboxIO, "--"}, cmd.args...)
+
 	env := append([]string{
 		"PATH=" + sandbox.DefaultPath,
 		"HOME=" + sandbox.DefaultHome,
 		"TMPDIR=/tmp",
 	}, userEnv...)
 	spec, err := sandbox.Spec(sandbox.Policy{
-		Args:        cmd.args,
+		Args:        args,
 		Env:         env,
 		Cwd:         s.opts.Workdir,
 		Root:        root,
@@ -220,14 +256,20 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 // exit status.
 func (s *session) run(ctx context.Context, phase func(string)) error {
 	bg := context.Background()
-	fifos, err := cio.NewFIFOSetInDir(filepath.Join(s.dir, "fifo"), s.id, false)
+	ioDir := filepath.Join(s.dir, "io")
+	// mcpbox holds the server's stdin open read-write: that never blocks,
+	// lets mcpbox-init's read-only open return at once, and the server
+	// sees EOF when mcpbox closes it, as the only writer.
+	in, err := os.OpenFile(filepath.Join(ioDir, "stdin"), os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("launcher: fifos: %w", err)
+		return fmt.Errorf("launcher: open stdin fifo: %w", err)
 	}
-	if s.io, err = cio.NewDirectIO(bg, fifos); err != nil {
-		return fmt.Errorf("launcher: open fifos: %w", err)
-	}
-	s.task, err = s.container.NewTask(bg, func(string) (cio.IO, error) { return s.io, nil })
+	s.stdin = in
+	s.stdout = openFifoReader(filepath.Join(ioDir, "stdout"))
+	s.stderr = openFifoReader(filepath.Join(ioDir, "stderr"))
+	// All the server's stdio goes through the FIFOs above; the shim's is
+	// /dev/null.
+	s.task, err = s.container.NewTask(bg, cio.NullIO)
 	if err != nil {
 		return fmt.Errorf("launcher: create task %s: %w", s.id, err)
 	}
@@ -259,27 +301,26 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
-		copyStderr(s.opts.Stderr, s.io.Stderr)
+		io.Copy(s.opts.Stderr, s.stderr)
 	}()
 	toClient := make(chan error, 1)
 	go func() {
 		out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte") }}
-		toClient <- b.ServerToClient(out, s.io.Stdout)
+		toClient <- b.ServerToClient(out, s.stdout)
 	}()
 	clientGone := make(chan error, 1)
 	go func() {
-		err := b.ClientToServer(s.io.Stdin, s.opts.Stdin)
+		err := b.ClientToServer(s.stdin, s.opts.Stdin)
 		s.closeStdin()
 		clientGone <- err
 	}()
 
-	exited := make(chan struct{})
 	var stopOnce sync.Once
 	var stopReason atomic.Value // string
 	stop := func(reason string, grace bool) {
 		stopOnce.Do(func() {
 			stopReason.Store(reason)
-			go s.stop(grace, exited)
+			go s.stop(grace)
 		})
 	}
 
@@ -307,22 +348,28 @@ wait:
 			}
 		}
 	}
-	close(exited)
-	// Drain what the server wrote before it exited; its FIFO ends when the
-	// shim closes it.
+	close(s.exited)
+	// Drain what the server wrote before it exited. Its FIFO ends when the
+	// last writer in the sandbox is gone, which the exit of pid 1 ensures;
+	// if mcpbox-init never opened it, closing our end ends the read.
 	if toClient != nil {
 		select {
 		case err := <-toClient:
 			if err != nil && brokerErr == nil {
 				brokerErr = err
 			}
-		case <-time.After(5 * time.Second):
-			s.log.Warn("server stdout did not close after exit", "id", s.id)
+		case <-time.After(2 * time.Second):
+			s.stdout.Close()
+			if err := <-toClient; err != nil && brokerErr == nil && !errors.Is(err, os.ErrClosed) {
+				brokerErr = err
+			}
 		}
 	}
 	select {
 	case <-stderrDone:
 	case <-time.After(2 * time.Second):
+		s.stderr.Close()
+		<-stderrDone
 	}
 
 	code := int(status.ExitCode())
@@ -354,25 +401,24 @@ wait:
 	return nil
 }
 
-// closeStdin ends the server's stdin. Closing our end of the FIFO is not
-// enough: the shim keeps its own end open until told (CloseIO).
+// closeStdin ends the server's stdin: mcpbox holds the only writing end of
+// its FIFO. It waits until mcpbox-init has opened its end (it opens stdin
+// before stdout): closing the last open end earlier would drop what the
+// client already sent.
 func (s *session) closeStdin() {
-	if s.io != nil && s.io.Stdin != nil {
-		s.io.Stdin.Close()
+	select {
+	case <-s.stdout.Opened():
+	case <-s.exited:
 	}
-	if s.task != nil {
-		if err := s.task.CloseIO(context.Background(), containerd.WithStdinCloser); err != nil {
-			s.log.Debug("close stdin", "err", err)
-		}
-	}
+	s.stdin.Close()
 }
 
 // stop ends the server: optionally a grace period after stdin was closed,
 // then SIGTERM, then SIGKILL, each after StopTimeout.
-func (s *session) stop(grace bool, exited <-chan struct{}) {
+func (s *session) stop(grace bool) {
 	wait := func() bool {
 		select {
-		case <-exited:
+		case <-s.exited:
 			return true
 		case <-time.After(s.opts.StopTimeout):
 			return false
@@ -406,9 +452,10 @@ func (s *session) cleanup() {
 			s.log.Warn("delete task", "id", s.id, "err", err)
 		}
 	}
-	if s.io != nil {
-		s.io.Cancel()
-		s.io.Close()
+	if s.stdin != nil {
+		s.stdin.Close()
+		s.stdout.Close()
+		s.stderr.Close()
 	}
 	if s.container != nil {
 		if err := s.container.Delete(ctx); err != nil {
