@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/mcpbox/mcpbox/sandbox"
 )
@@ -134,45 +135,14 @@ func ownerAlive(pid, start string) bool {
 // RemoveAll delete the host files behind it.
 func removeSessionDir(dir string) error {
 	dir = filepath.Clean(dir)
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return fmt.Errorf("check mounts under %s: %w", dir, err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			mp := unescapeMountPath(fields[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
-				return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, mp)
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("check mounts under %s: %w", dir, err)
+	if len(mounts) > 0 {
+		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, mounts[0].Mountpoint)
 	}
 	return os.RemoveAll(dir)
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for space...).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // dedupeMounts drops a mount that an earlier one already provides: a path

@@ -208,9 +208,3 @@ func TestRemoveSessionDirRefusesMounts(t *testing.T) {
 		t.Errorf("dir still there: %v", err)
 	}
 }
-
-func TestUnescapeMountPath(t *testing.T) {
-	if got := unescapeMountPath(`/a\040b\134c`); got != `/a b\c` {
-		t.Errorf("unescapeMountPath = %q", got)
-	}
-}

@@ -10,8 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // DefaultPath is the PATH HostRuntime searches for the program named in a
@@ -559,37 +560,13 @@ func (r *hostRuntime) mountBetween(top, p string) bool {
 // /proc/self/mountinfo. Without it, visible assumes there are none below
 // the binds.
 func (r *hostRuntime) readMountPoints() {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		return
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		r.mountPoints = append(r.mountPoints, unescapeMountinfo(fields[4]))
+	for _, m := range mounts {
+		r.mountPoints = append(r.mountPoints, m.Mountpoint)
 	}
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of a
-// mountinfo path.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // landings returns p and each path the kernel goes on to resolve after it

@@ -308,12 +308,6 @@ func TestLandings(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/mnt/a\040b\134c`); got != `/mnt/a b\c` {
-		t.Errorf("unescapeMountinfo = %q", got)
-	}
-}
-
 func TestDynStringsMatchesDebugElf(t *testing.T) {
 	for _, p := range []string{"/usr/bin/node", "/bin/sh", "/usr/lib/x86_64-linux-gnu/libc.so.6"} {
 		f, err := elf.Open(p)
