@@ -64,13 +64,13 @@ func collect(ctx context.Context, client *containerd.Client, runDir string, log 
 	known := map[string]bool{}
 	for _, c := range containers {
 		known[c.ID()] = true
-		labels, err := c.Labels(ctx)
+		// The listing already holds the labels: no extra call per container.
+		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
-			if !errdefs.IsNotFound(err) {
-				errs = append(errs, err)
-			}
+			errs = append(errs, err)
 			continue
 		}
+		labels := info.Labels
 		if ownerAlive(labels[labelOwnerPID], labels[labelOwnerStart]) {
 			continue
 		}
