@@ -84,30 +84,34 @@ func resolveCommand(argv []string, home string) (*command, error) {
 	return c, nil
 }
 
-// packageRoot returns the directory to grant for a script: the directory
-// holding the outermost node_modules the script is in (so that its
-// dependencies resolve), else the nearest ancestor with a package.json or
-// pyproject.toml, else the script's own directory. It never returns home,
-// the root or an ancestor of home: those would grant far more than the
-// package.
+// packageRoot returns what to grant for a script: the directory holding
+// the outermost node_modules the script is in (so that its dependencies
+// resolve), else the nearest ancestor with a package.json or
+// pyproject.toml, else the script's own directory. It never grants home,
+// /, /tmp or an ancestor of home: those would grant far more than the
+// package (and /tmp is the sandbox's own); the script file alone is granted
+// instead.
 func packageRoot(script, home string) string {
 	dir := filepath.Dir(script)
 	if i := strings.Index(script, "/node_modules/"); i > 0 {
-		return grantable(script[:i], dir, home)
+		return grantable(script[:i], script, home)
 	}
 	for d := dir; d != "/" && d != home; d = filepath.Dir(d) {
 		for _, marker := range []string{"package.json", "pyproject.toml"} {
 			if _, err := os.Stat(filepath.Join(d, marker)); err == nil {
-				return grantable(d, dir, home)
+				return grantable(d, script, home)
 			}
 		}
 	}
-	return dir
+	return grantable(dir, script, home)
 }
 
-func grantable(root, fallback, home string) string {
-	if root == "/" || root == home || (home != "" && strings.HasPrefix(home+"/", root+"/")) {
-		return fallback
+func grantable(root, script, home string) string {
+	if root == "/" || root == "/tmp" || root == home || (home != "" && strings.HasPrefix(home+"/", root+"/")) {
+		if dir := filepath.Dir(script); root != dir && dir != "/" && dir != "/tmp" && dir != home {
+			return dir
+		}
+		return script
 	}
 	return root
 }

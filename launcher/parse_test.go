@@ -143,8 +143,12 @@ func TestPackageRoot(t *testing.T) {
 	}
 	// A package.json in home itself must not grant all of home.
 	mk(filepath.Join(home, "package.json"))
-	if got, want := packageRoot(mk(filepath.Join(home, "s.js")), home), home; got != want {
-		t.Errorf("packageRoot(~/s.js) = %s, want the script's dir %s", got, want)
+	if got, want := packageRoot(mk(filepath.Join(home, "s.js")), home), filepath.Join(home, "s.js"); got != want {
+		t.Errorf("packageRoot(~/s.js) = %s, want the script alone %s", got, want)
+	}
+	// Nor /tmp, which is the sandbox's own tmpfs.
+	if got := packageRoot("/tmp/loose-script.js", home); got != "/tmp/loose-script.js" {
+		t.Errorf("packageRoot(/tmp/loose-script.js) = %s, want the script alone", got)
 	}
 	if got := packageRoot(mk(filepath.Join(home, "sub", "s.js")), home); got != filepath.Join(home, "sub") {
 		t.Errorf("packageRoot(~/sub/s.js) = %s, want ~/sub, not home", got)
