@@ -39,12 +39,14 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"MCPBOX_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
 		},
-		Commands:       []*cli.Command{runCommand(), gcCommand(), versionCommand()},
-		HideVersion:    true,
-		Writer:         os.Stderr, // help and version too: stdout is the MCP channel
-		ErrWriter:      os.Stderr,
-		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to codes itself
-		OnUsageError:   usageError,
+		Commands:    []*cli.Command{runCommand(), gcCommand(), versionCommand()},
+		HideVersion: true,
+		// A value like --env LIST=a,b must arrive whole.
+		DisableSliceFlagSeparator: true,
+		Writer:                    os.Stderr, // help and version too: stdout is the MCP channel
+		ErrWriter:                 os.Stderr,
+		ExitErrHandler:            func(*cli.Context, error) {}, // run maps errors to codes itself
+		OnUsageError:              usageError,
 		CommandNotFound: func(c *cli.Context, name string) {
 			fmt.Fprintf(os.Stderr, "mcpbox: unknown command %q; see `mcpbox --help`\n", name)
 		},
