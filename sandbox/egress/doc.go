@@ -1,0 +1,70 @@
+// Package egress owns a sandbox's way out: its network namespace and
+// nftables rules (NetNS), the allowlist, the address policy, the TCP proxy
+// and the DNS stub that serve the namespace, and the log of every decision
+// they take.
+//
+// NetNS makes a namespace with only loopback and a default route through
+// it; Install redirects all outgoing TCP to a listener served by
+// Proxy.ServeTCP and all DNS to Proxy.ServeDNS / ServeDNSTCP, and drops
+// everything else. mcpbox opens those sockets inside the namespace (NetNS.Do)
+// and the proxy does its upstream I/O from the host's namespace.
+//
+// # DNS: fake addresses
+//
+// The stub never forwards a query. An A query for a name the allowlist
+// allows on some port gets a synthetic address from FakeCIDR
+// (198.18.0.0/15), stable for the name while the proxy lives, TTL 60 s;
+// the pool holds Options.MaxNames names and forgets the least recently
+// used. Any other type (AAAA included) for an allowed name is answered
+// NOERROR with no records, so clients use IPv4 and do not cache the name as
+// missing. A name that is not allowed is NXDOMAIN whatever the type, a
+// class other than IN or an opcode other than QUERY is NOTIMP, a query
+// with other than one question is FORMERR, and an unparsable packet is
+// dropped. Nothing is resolved on the host at this point. Because the
+// sandbox only ever sees fake addresses, the proxy knows the name behind
+// every connection (whatever the protocol), DNS rebinding has nothing to
+// rebind, and connections to the sandbox's own loopback are not touched.
+//
+// # Connections
+//
+// For each connection the proxy finds the target: an explicit proxy
+// request (HTTP CONNECT, or an absolute-form http:// request, when the
+// client connected to the proxy itself), the name behind a fake address,
+// or else the bare address the client dialled. Then, in order:
+//
+//  1. A name must be allowed on that port (Allowlist.AllowsName) before
+//     any DNS lookup; a bare address needs a cidr: grant
+//     (Allowlist.AllowsAddr), host entries never cover it.
+//  2. The client's first bytes are read and buffered, not consumed: a TLS
+//     ClientHello whose SNI names another host, an HTTP/1.x request whose
+//     Host (or absolute target) names another host, a truncated or
+//     malformed ClientHello, or a truncated request head are refused.
+//     (A bare-address target has no name to compare SNI or Host with.)
+//     Other bytes pass: this is a TCP proxy, and a protocol that is
+//     neither TLS nor HTTP (Postgres, Redis, ...) is relayed when the
+//     name and port are allowed. A transparent connection waits
+//     Options.PeekWait for these bytes before dialling; if none come (the
+//     server may speak first), the upstream is dialled and the first
+//     client bytes are still checked before any is forwarded. A CONNECT
+//     tunnel is dialled before "200 Connection established" (so a failure
+//     is a 502), and its first bytes are checked the same way.
+//  3. The name is resolved on the host; addresses that are Forbidden and
+//     not granted by a cidr: entry are dropped, and if none is left the
+//     connection is refused.
+//  4. Exactly a checked address is dialled (IPv4 first, the next on
+//     failure); the default dialer checks it once more just before
+//     connect(2). Bytes are relayed both ways with half-close until both
+//     sides end or nothing moved for Options.IdleTimeout.
+//
+// Each connection yields one Event when it ends (at once when refused).
+//
+// # What it does not do
+//
+// It does not terminate TLS or look inside it,
+// and checks only the first request on a connection: SNI and Host checks
+// catch naive fronting, not a client determined to send another Host on
+// an allowed connection, which reaches only an allowed address anyway.
+// Plain HTTP through the explicit proxy is one request per connection.
+// There is no UDP egress besides DNS to the stub, and no proxy
+// authentication: the listener is reachable from the sandbox only.
+package egress
