@@ -48,6 +48,14 @@ type Options struct {
 	// Environ is mcpbox's own environment, the source of "NAME" entries of
 	// Env; nil means os.Environ().
 	Environ []string
+	// Network is NetworkNone or NetworkAllowlist; "" means allowlist when
+	// AllowHosts is set, else none.
+	Network string
+	// AllowHosts are egress allowlist entries (see egress.ParseAllowlist).
+	AllowHosts []string
+	// EgressLog receives the egress decisions as JSON lines; nil drops
+	// them. Denials are also logged as warnings.
+	EgressLog io.Writer
 	// Workdir is the server's working directory inside the sandbox.
 	Workdir string
 	Limits  sandbox.Limits

@@ -66,6 +66,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	allow, err := networkPolicy(opts)
+	if err != nil {
+		return err
+	}
 	for _, m := range opts.Mounts {
 		if _, err := os.Stat(m.Source); err != nil {
 			return &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
@@ -108,8 +112,19 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 	defer func() { <-gcDone }()
 
+	var egressNet *network
+	if allow != nil {
+		if egressNet, err = startNetwork(allow, opts.EgressLog, log); err != nil {
+			return fmt.Errorf("launcher: egress control could not be set up, so the server is not started: %w", err)
+		}
+		// Registered before the session's cleanup, so it runs after it:
+		// the proxy outlives the container.
+		defer egressNet.Close()
+		phase("network")
+	}
+
 	id := "mcpbox-" + cmd.name + "-" + randomHex(4)
-	s := &session{opts: opts, client: client, id: id, log: log, initPath: initPath, exited: make(chan struct{})}
+	s := &session{opts: opts, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{})}
 	defer s.cleanup()
 	if err := s.prepare(cmd, runtimeMounts, userEnv, filter); err != nil {
 		return err
@@ -143,6 +158,7 @@ type session struct {
 
 	dir       string
 	initPath  string
+	net       *network    // nil: no network but loopback
 	signaled  atomic.Bool // mcpbox sent the server a signal to stop it
 	container containerd.Container
 	task      containerd.Task
@@ -176,6 +192,9 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 	uid, gid := sessionUser(s.opts.Mounts, s.log)
 	mounts := append([]sandbox.Mount{}, runtimeMounts...)
 	files := sandbox.SyntheticEtc(uid, gid, sandbox.DefaultHome, sandbox.DefaultHostname)
+	if s.net != nil {
+		files["/etc/resolv.conf"] = s.net.resolvConf()
+	}
 	for _, name := range sortedKeys(files) {
 		host := filepath.Join(etc, filepath.Base(name))
 		if err := os.WriteFile(host, files[name], 0o644); err != nil {
@@ -211,6 +230,11 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		"HOME=" + sandbox.DefaultHome,
 		"TMPDIR=/tmp",
 	}, userEnv...)
+	netns := ""
+	if s.net != nil {
+		env = append(env, s.net.env()...)
+		netns = s.net.ns.Path()
+	}
 	spec, err := sandbox.Spec(sandbox.Policy{
 		Args:        args,
 		Env:         env,
@@ -221,6 +245,7 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		GID:         gid,
 		Home:        sandbox.DefaultHome,
 		Hostname:    sandbox.DefaultHostname,
+		NetNS:       netns,
 		CgroupsPath: "/mcpbox/" + s.id,
 		Limits:      s.opts.Limits,
 		Seccomp:     filter,

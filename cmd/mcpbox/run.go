@@ -26,6 +26,9 @@ func runCommand() *cli.Command {
 			"no network, no capabilities, and only the host paths granted with --mount.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "mount", Usage: "grant a host path: SRC[:DST][:ro|rw] (default ro, DST defaults to SRC)"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "let the server reach HOST[:PORT] (port 443 by default; *.example.com for subdomains; cidr:NET[:PORT] for addresses)"},
+			&cli.StringFlag{Name: "network", Usage: "none (loopback only) or allowlist (only --allow-host hosts, through mcpbox's proxy)", DefaultText: "allowlist with --allow-host, else none"},
+			&cli.StringFlag{Name: "egress-log", Usage: "append every egress decision to FILE as JSON lines"},
 			&cli.StringSliceFlag{Name: "env", Usage: "pass a variable: NAME (from mcpbox's environment) or NAME=VALUE; no other variable reaches the server"},
 			&cli.StringFlag{Name: "memory", Usage: "memory limit, e.g. 512Mi (no swap)", DefaultText: "512Mi"},
 			&cli.Int64Flag{Name: "pids", Usage: "max processes and threads", DefaultText: "128"},
@@ -50,6 +53,8 @@ func runAction(c *cli.Context) error {
 		RunDir:      c.String("run-dir"),
 		Command:     c.Args().Slice(),
 		Env:         c.StringSlice("env"),
+		Network:     c.String("network"),
+		AllowHosts:  c.StringSlice("allow-host"),
 		Workdir:     c.String("workdir"),
 		StopTimeout: c.Duration("stop-timeout"),
 		MaxMessage:  broker.DefaultMaxMessage,
@@ -64,6 +69,14 @@ func runAction(c *cli.Context) error {
 			return &launcher.UsageError{Flag: "mount", Err: err}
 		}
 		opts.Mounts = append(opts.Mounts, mount)
+	}
+	if path := c.String("egress-log"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return &launcher.UsageError{Flag: "egress-log", Err: err}
+		}
+		defer f.Close()
+		opts.EgressLog = f
 	}
 	if opts.Limits, err = limits(c); err != nil {
 		return err
