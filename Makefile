@@ -32,6 +32,7 @@ demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 
 bench: setup fixtures build ## benchmarks, reported as ratios against baselines of the same run
 	$(GOTEST) -run '^$$' -bench . ./launcher/broker/
+	$(GOTEST) -run '^$$' -bench . ./sandbox/egress/
 	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./launcher/
 
 lint: ## go vet and staticcheck, with the seccomp build tag

@@ -486,6 +486,11 @@ func TestBadInput(t *testing.T) {
 		{"bad memory", []string{"--memory", "abc", "--", "node", "-e", "1"}, 2, "--memory"},
 		{"unknown flag", []string{"--frobnicate", "--", "node", "-e", "1"}, 2, "frobnicate"},
 		{"no command", []string{}, 2, "no server command"},
+		{"bad allowlist entry", []string{"--allow-host", "*.", "--", "node", "-e", "1"}, 2, `"*."`},
+		{"allowlist port out of range", []string{"--allow-host", "api.example.com:70000", "--", "node", "-e", "1"}, 2, "70000"},
+		{"bad cidr", []string{"--allow-host", "cidr:10.0.0.0/33", "--", "node", "-e", "1"}, 2, "10.0.0.0/33"},
+		{"none with hosts", []string{"--network", "none", "--allow-host", "api.example.com", "--", "node", "-e", "1"}, 2, "--network"},
+		{"unknown network mode", []string{"--network", "bridge", "--", "node", "-e", "1"}, 2, "bridge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := e.command(tc.args...)
