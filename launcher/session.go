@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/sandbox"
+	"github.com/mcpbox/mcpbox/sandbox/egress"
 	"github.com/mcpbox/mcpbox/sandbox/seccomp"
 )
 
@@ -50,38 +51,77 @@ const (
 // the server (stdin closed, SIGTERM, SIGKILL) and returns ctx's error.
 func Run(ctx context.Context, opts Options) error {
 	opts.setDefaults()
-	log := opts.Logger
-	phase := newPhases(log)
+	j, err := resolveJob(opts)
+	if err != nil {
+		return err
+	}
+	return execute(ctx, opts, j)
+}
 
+// job is one container run, fully resolved: what runs, what it may see and
+// reach, and how its stdio is handled.
+type job struct {
+	cmd     *command
+	mounts  []sandbox.Mount // host paths granted beyond the runtime and cmd's own
+	env     []string        // NAME=VALUE, beyond the base environment
+	allow   *egress.Allowlist
+	limits  sandbox.Limits
+	workdir string
+	label   string // the command line, for the container's label
+	// install marks a package install step rather than a server: its
+	// stdout is progress for mcpbox's stderr, its stdin is empty, and it
+	// runs until it exits.
+	install bool
+}
+
+// resolveJob turns a server session's options into a job. It fails, before
+// anything is created, on a command that does not exist or bad input.
+func resolveJob(opts Options) (*job, error) {
 	home, _ := os.UserHomeDir()
 	cmd, err := resolveCommand(opts.Command, home)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	environ := opts.Environ
 	if environ == nil {
 		environ = os.Environ()
 	}
-	userEnv, err := resolveEnv(opts.Env, environ)
+	env, err := resolveEnv(opts.Env, environ)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	allow, err := networkPolicy(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range opts.Mounts {
 		if _, err := os.Stat(m.Source); err != nil {
-			return &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
+			return nil, &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
 		}
 	}
+	return &job{
+		cmd:     cmd,
+		mounts:  opts.Mounts,
+		env:     env,
+		allow:   allow,
+		limits:  opts.Limits,
+		workdir: opts.Workdir,
+		label:   fmt.Sprint(opts.Command),
+	}, nil
+}
+
+// execute runs a job in a fresh sandbox: seccomp, containerd, network, the
+// container and its stdio, and the cleanup of all of them.
+func execute(ctx context.Context, opts Options, j *job) error {
+	log := opts.Logger
+	phase := newPhases(log)
 	initPath, err := findInit(opts.InitPath)
 	if err != nil {
 		return err
 	}
-	runtimeMounts, err := sandbox.HostRuntime(cmd.exe)
+	runtimeMounts, err := sandbox.HostRuntime(j.cmd.exe)
 	if err != nil {
-		return fmt.Errorf("launcher: host runtime for %s: %w", cmd.exe, err)
+		return fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
 	}
 	phase("resolve")
 
@@ -113,8 +153,8 @@ func Run(ctx context.Context, opts Options) error {
 	defer func() { <-gcDone }()
 
 	var egressNet *network
-	if allow != nil {
-		if egressNet, err = startNetwork(allow, opts.EgressLog, log); err != nil {
+	if j.allow != nil {
+		if egressNet, err = startNetwork(j.allow, opts.EgressLog, log); err != nil {
 			return fmt.Errorf("launcher: egress control could not be set up, so the server is not started: %w", err)
 		}
 		// Registered before the session's cleanup, so it runs after it:
@@ -123,10 +163,10 @@ func Run(ctx context.Context, opts Options) error {
 		phase("network")
 	}
 
-	id := "mcpbox-" + cmd.name + "-" + randomHex(4)
-	s := &session{opts: opts, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{})}
+	id := "mcpbox-" + j.cmd.name + "-" + randomHex(4)
+	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{})}
 	defer s.cleanup()
-	if err := s.prepare(cmd, runtimeMounts, userEnv, filter); err != nil {
+	if err := s.prepare(runtimeMounts, filter); err != nil {
 		return err
 	}
 	phase("spec")
@@ -152,6 +192,7 @@ func seccompFilter() (*specs.LinuxSeccomp, error) {
 // session is one container's life: its directory, container, task and IO.
 type session struct {
 	opts   Options
+	job    *job
 	client *containerd.Client
 	id     string
 	log    *slog.Logger
@@ -170,7 +211,8 @@ type session struct {
 
 // prepare creates the session directory (empty root, synthetic /etc files,
 // FIFOs) and the container.
-func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv []string, filter *specs.LinuxSeccomp) error {
+func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSeccomp) error {
+	cmd := s.job.cmd
 	s.dir = filepath.Join(s.opts.RunDir, s.id)
 	root := filepath.Join(s.dir, "rootfs")
 	etc := filepath.Join(s.dir, "etc")
@@ -189,7 +231,7 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		return fmt.Errorf("launcher: session dir: %w", err)
 	}
 
-	uid, gid := sessionUser(s.opts.Mounts, s.log)
+	uid, gid := sessionUser(s.job.mounts, s.log)
 	mounts := append([]sandbox.Mount{}, runtimeMounts...)
 	files := sandbox.SyntheticEtc(uid, gid, sandbox.DefaultHome, sandbox.DefaultHostname)
 	if s.net != nil {
@@ -203,7 +245,7 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		mounts = append(mounts, sandbox.Mount{Source: host, Destination: name, ReadOnly: true})
 	}
 	mounts = append(mounts, cmd.mounts...)
-	mounts = append(mounts, s.opts.Mounts...)
+	mounts = append(mounts, s.job.mounts...)
 
 	// The server runs under mcpbox-init, with its stdin and stdout on
 	// FIFOs that mcpbox holds the other ends of (see cmd/mcpbox-init).
@@ -229,7 +271,7 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		"PATH=" + sandbox.DefaultPath,
 		"HOME=" + sandbox.DefaultHome,
 		"TMPDIR=/tmp",
-	}, userEnv...)
+	}, s.job.env...)
 	netns := ""
 	if s.net != nil {
 		env = append(env, s.net.env()...)
@@ -238,7 +280,7 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 	spec, err := sandbox.Spec(sandbox.Policy{
 		Args:        args,
 		Env:         env,
-		Cwd:         s.opts.Workdir,
+		Cwd:         s.job.workdir,
 		Root:        root,
 		Mounts:      dedupeMounts(mounts),
 		UID:         uid,
@@ -247,14 +289,14 @@ func (s *session) prepare(cmd *command, runtimeMounts []sandbox.Mount, userEnv [
 		Hostname:    sandbox.DefaultHostname,
 		NetNS:       netns,
 		CgroupsPath: "/mcpbox/" + s.id,
-		Limits:      s.opts.Limits,
+		Limits:      s.job.limits,
 		Seccomp:     filter,
 	})
 	if err != nil {
 		return fmt.Errorf("launcher: %w", err)
 	}
 
-	command := fmt.Sprint(s.opts.Command)
+	command := s.job.label
 	if len(command) > 1024 {
 		command = command[:1024]
 	}
@@ -329,16 +371,26 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 		io.Copy(s.opts.Stderr, s.stderr)
 	}()
 	toClient := make(chan error, 1)
-	go func() {
-		out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte") }}
-		toClient <- b.ServerToClient(out, s.stdout)
-	}()
 	clientGone := make(chan error, 1)
-	go func() {
-		err := b.ClientToServer(s.stdin, s.opts.Stdin)
-		s.closeStdin()
-		clientGone <- err
-	}()
+	if s.job.install {
+		// An install step's output is progress for the user; it has no
+		// input, and ends when it exits.
+		go func() {
+			_, err := io.Copy(s.opts.Stderr, s.stdout)
+			toClient <- err
+		}()
+		go s.closeStdin()
+	} else {
+		go func() {
+			out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte") }}
+			toClient <- b.ServerToClient(out, s.stdout)
+		}()
+		go func() {
+			err := b.ClientToServer(s.stdin, s.opts.Stdin)
+			s.closeStdin()
+			clientGone <- err
+		}()
+	}
 
 	var stopOnce sync.Once
 	var stopReason atomic.Value // string
@@ -406,7 +458,7 @@ wait:
 	case errors.Is(brokerErr, broker.ErrMessageTooLarge):
 		return &ExitError{Code: 1, Reason: brokerErr.Error()}
 	case oom.Load():
-		mem := s.opts.Limits.Memory
+		mem := s.job.limits.Memory
 		if mem == 0 {
 			mem = sandbox.DefaultLimits().Memory
 		}
