@@ -41,3 +41,5 @@ func (e *UsageError) Error() string {
 }
 
 func (e *UsageError) Unwrap() error { return e.Err }
+
+var errNotAPackage = errors.New("not a package command: use the npx/uvx form, e.g. `-- npx -y @scope/server` or `-- uvx some-server`")

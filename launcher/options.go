@@ -38,6 +38,19 @@ type Options struct {
 	// files, FIFOs). Each is removed when its session ends.
 	RunDir string
 
+	// Dirs are mcpbox's config, state and cache directories; zero means
+	// DefaultDirs().
+	Dirs Dirs
+	// Profile is the --profile value: a profile name or a file; "" picks
+	// one by the package (see profiles.Catalog.Resolve).
+	Profile string
+	// Update reinstalls a package as requested instead of reusing the
+	// version pinned in the cache (mcpbox pull --update).
+	Update bool
+	// FindLinks is a local directory of Python wheels to install from
+	// instead of an index.
+	FindLinks string
+
 	// Command is the server's command line as the client gave it.
 	Command []string
 	// Mounts are host paths granted to the server (from --mount).
@@ -89,6 +102,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
+	}
+	if o.Dirs == (Dirs{}) {
+		o.Dirs = DefaultDirs()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -51,7 +51,7 @@ const (
 // the server (stdin closed, SIGTERM, SIGKILL) and returns ctx's error.
 func Run(ctx context.Context, opts Options) error {
 	opts.setDefaults()
-	j, err := resolveJob(opts)
+	j, err := resolveJob(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -68,46 +68,14 @@ type job struct {
 	limits  sandbox.Limits
 	workdir string
 	label   string // the command line, for the container's label
+	// uid and gid the process runs as.
+	uid, gid uint32
+	// seccompAllow are syscalls allowed beyond the base filter.
+	seccompAllow []string
 	// install marks a package install step rather than a server: its
 	// stdout is progress for mcpbox's stderr, its stdin is empty, and it
 	// runs until it exits.
 	install bool
-}
-
-// resolveJob turns a server session's options into a job. It fails, before
-// anything is created, on a command that does not exist or bad input.
-func resolveJob(opts Options) (*job, error) {
-	home, _ := os.UserHomeDir()
-	cmd, err := resolveCommand(opts.Command, home)
-	if err != nil {
-		return nil, err
-	}
-	environ := opts.Environ
-	if environ == nil {
-		environ = os.Environ()
-	}
-	env, err := resolveEnv(opts.Env, environ)
-	if err != nil {
-		return nil, err
-	}
-	allow, err := networkPolicy(opts)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range opts.Mounts {
-		if _, err := os.Stat(m.Source); err != nil {
-			return nil, &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
-		}
-	}
-	return &job{
-		cmd:     cmd,
-		mounts:  opts.Mounts,
-		env:     env,
-		allow:   allow,
-		limits:  opts.Limits,
-		workdir: opts.Workdir,
-		label:   fmt.Sprint(opts.Command),
-	}, nil
 }
 
 // execute runs a job in a fresh sandbox: seccomp, containerd, network, the
@@ -125,7 +93,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 	phase("resolve")
 
-	filter, err := seccompFilter()
+	filter, err := seccompFilter(j.seccompAllow)
 	if err != nil {
 		return err
 	}
@@ -175,13 +143,18 @@ func execute(ctx context.Context, opts Options, j *job) error {
 
 // seccompFilter returns the sandbox's seccomp filter after checking that
 // this kernel and libseccomp can enforce it. It fails closed.
-func seccompFilter() (*specs.LinuxSeccomp, error) {
+func seccompFilter(extra []string) (*specs.LinuxSeccomp, error) {
 	if err := seccomp.CheckKernel(); err != nil {
 		return nil, fmt.Errorf("launcher: seccomp cannot be enforced here, so the server is not started: %w", err)
 	}
 	p, err := seccomp.Default()
 	if err != nil {
 		return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
+	}
+	if len(extra) > 0 {
+		if p, err = seccomp.WithAllowed(p, extra...); err != nil {
+			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
+		}
 	}
 	if err := seccomp.Validate(p); err != nil {
 		return nil, fmt.Errorf("launcher: seccomp profile does not compile, so the server is not started: %w", err)
@@ -231,7 +204,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 		return fmt.Errorf("launcher: session dir: %w", err)
 	}
 
-	uid, gid := sessionUser(s.job.mounts, s.log)
+	uid, gid := s.job.uid, s.job.gid
 	mounts := append([]sandbox.Mount{}, runtimeMounts...)
 	files := sandbox.SyntheticEtc(uid, gid, sandbox.DefaultHome, sandbox.DefaultHostname)
 	if s.net != nil {

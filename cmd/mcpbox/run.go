@@ -25,6 +25,8 @@ func runCommand() *cli.Command {
 			"The server sees a read-only root with only the host runtime, a private /tmp and $HOME,\n" +
 			"no network, no capabilities, and only the host paths granted with --mount.",
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "profile", Usage: "profile NAME or FILE (default: the user's or built-in profile matching the package, else untrusted)"},
+			&cli.StringFlag{Name: "find-links", Usage: "install Python packages from this directory of wheels instead of an index"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "grant a host path: SRC[:DST][:ro|rw] (default ro, DST defaults to SRC)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "let the server reach HOST[:PORT] (port 443 by default; *.example.com for subdomains; cidr:NET[:PORT] for addresses)"},
 			&cli.StringFlag{Name: "network", Usage: "none (loopback only) or allowlist (only --allow-host hosts, through mcpbox's proxy)", DefaultText: "allowlist with --allow-host, else none"},
@@ -51,6 +53,8 @@ func runAction(c *cli.Context) error {
 		Address:     c.String("containerd-address"),
 		Namespace:   c.String("namespace"),
 		RunDir:      c.String("run-dir"),
+		Profile:     c.String("profile"),
+		FindLinks:   c.String("find-links"),
 		Command:     c.Args().Slice(),
 		Env:         c.StringSlice("env"),
 		Network:     c.String("network"),

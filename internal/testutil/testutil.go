@@ -98,3 +98,13 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// RequiresCommand skips (or fails under CI) unless name is on PATH.
+func RequiresCommand(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		skip(t, name+" is not installed (make setup installs it)")
+	}
+	return path
+}

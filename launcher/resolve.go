@@ -1,0 +1,413 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mcpbox/mcpbox/launcher/packages"
+	"github.com/mcpbox/mcpbox/profiles"
+	"github.com/mcpbox/mcpbox/sandbox"
+	"github.com/mcpbox/mcpbox/sandbox/egress"
+)
+
+// resolveJob turns a server session's options into a job: it recognises
+// npx/uvx commands (installing the package in a sandbox on first use),
+// picks the profile, and merges it with the flags. It fails, before any
+// server starts, on bad input: a command that does not exist, a broken
+// profile (never replaced by a weaker one), a path argument that may not
+// be granted.
+func resolveJob(ctx context.Context, opts Options) (*job, error) {
+	home, _ := os.UserHomeDir()
+	spec, isPkg, err := packages.Parse(opts.Command)
+	if err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	eco, pkg := "", ""
+	if isPkg {
+		eco, pkg = spec.Ecosystem, spec.Name
+	}
+	catalog := profiles.NewCatalog(filepath.Join(opts.Dirs.Config, "profiles"))
+	prof, why, err := catalog.Resolve(opts.Profile, eco, pkg)
+	if err != nil {
+		return nil, &UsageError{Flag: "profile", Err: err}
+	}
+	opts.Logger.Info("profile", "name", prof.Name, "why", why)
+	if err := checkProfile(prof); err != nil {
+		return nil, &UsageError{Flag: "profile", Err: err}
+	}
+
+	var cmd *command
+	if isPkg {
+		entry, err := ensurePackage(ctx, opts, spec, prof)
+		if err != nil {
+			return nil, err
+		}
+		if cmd, err = packageCommand(entry, spec); err != nil {
+			return nil, err
+		}
+	} else if cmd, err = resolveCommand(opts.Command, home); err != nil {
+		return nil, err
+	}
+
+	environ := opts.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	names := append(slices.Clone(prof.Env), opts.Env...)
+	env, err := resolveEnv(names, environ)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range sortedStrings(prof.Setenv) {
+		env = append(env, k+"="+prof.Setenv[k])
+	}
+
+	j := &job{
+		cmd:          cmd,
+		env:          env,
+		limits:       mergeLimits(prof.Limits, opts.Limits),
+		workdir:      opts.Workdir,
+		label:        fmt.Sprint(opts.Command),
+		seccompAllow: prof.Seccomp.Allow,
+	}
+	hosts := append(slices.Clone(prof.Network.Allow), opts.AllowHosts...)
+	netOpts := opts
+	netOpts.AllowHosts = hosts
+	if opts.Network == NetworkNone {
+		netOpts.AllowHosts = opts.AllowHosts // the flag's none beats the profile's hosts
+	}
+	if j.allow, err = networkPolicy(netOpts); err != nil {
+		return nil, err
+	}
+
+	for _, m := range opts.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return nil, &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
+		}
+	}
+	j.mounts = append(j.mounts, opts.Mounts...)
+	// The command's own files (a script's package tree) are no path
+	// arguments: they are granted read-only already.
+	pathMounts, err := pathArgMounts(cmd.args[1:], string(prof.PathArgs), home,
+		[]string{opts.Dirs.Config, opts.Dirs.State, opts.Dirs.Cache}, append(slices.Clone(j.mounts), cmd.mounts...))
+	if err != nil {
+		return nil, err
+	}
+	j.mounts = append(j.mounts, pathMounts...)
+	j.uid, j.gid = sessionUser(j.mounts, opts.Logger)
+
+	state := filepath.Join(opts.Dirs.State, "servers", prof.Name)
+	for i, m := range prof.Mounts {
+		src := m.ExpandHost(home, state)
+		if strings.HasPrefix(m.Host, profiles.StateVar) {
+			if err := ensureStateDir(src, j.uid, j.gid); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := os.Stat(src); err != nil {
+			return nil, &UsageError{Flag: "profile", Err: prof.Errorf(fmt.Sprintf("mounts[%d].host", i), "%s: %v", src, err)}
+		}
+		j.mounts = append(j.mounts, sandbox.Mount{Source: src, Destination: m.Path, ReadOnly: m.Mode != profiles.AccessRW})
+	}
+	return j, nil
+}
+
+// checkProfile checks what the profiles package leaves to its users: the
+// allowlist entries' syntax, with the profile's file and line.
+func checkProfile(p *profiles.Profile) error {
+	for i, e := range p.Network.Allow {
+		if _, err := egress.ParseAllowlist([]string{e}); err != nil {
+			return p.Errorf(fmt.Sprintf("network.allow[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}
+
+// mergeLimits takes the profile's limits, overridden by flags that were set.
+func mergeLimits(p profiles.Limits, flags sandbox.Limits) sandbox.Limits {
+	l := sandbox.Limits{Memory: p.Memory, Pids: p.PIDs, CPUs: p.CPUs, Tmp: p.Tmp}
+	if flags.Memory != 0 {
+		l.Memory = flags.Memory
+	}
+	if flags.Pids != 0 {
+		l.Pids = flags.Pids
+	}
+	if flags.CPUs != 0 {
+		l.CPUs = flags.CPUs
+	}
+	if flags.Tmp != 0 {
+		l.Tmp = flags.Tmp
+	}
+	l.NoFile, l.FSize = flags.NoFile, flags.FSize
+	return l
+}
+
+// ensureStateDir creates a server's state directory, owned by the user the
+// server runs as.
+func ensureStateDir(dir string, uid, gid uint32) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("launcher: state dir: %w", err)
+	}
+	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+		return fmt.Errorf("launcher: state dir: %w", err)
+	}
+	return nil
+}
+
+// ensurePackage returns the cached install of spec, installing it first
+// in a sandbox that can reach only the registry. Concurrent first runs
+// install once; a damaged entry is reinstalled.
+func ensurePackage(ctx context.Context, opts Options, spec *packages.Spec, prof *profiles.Profile) (*packages.Entry, error) {
+	cache := &packages.Cache{Root: filepath.Join(opts.Dirs.Cache, "packages")}
+	lookup := func() (*packages.Entry, error) {
+		if opts.Update {
+			return nil, packages.ErrNotCached
+		}
+		e, err := cache.Lookup(spec)
+		var corrupt *packages.CorruptError
+		if errors.As(err, &corrupt) {
+			opts.Logger.Warn("cached package is damaged; installing it again", "package", spec.String(), "err", err)
+			return nil, packages.ErrNotCached
+		}
+		return e, err
+	}
+	if e, err := lookup(); !errors.Is(err, packages.ErrNotCached) {
+		return e, err
+	}
+	if err := os.MkdirAll(cache.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("launcher: package cache: %w", err)
+	}
+	unlock, err := cache.Lock(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if e, err := lookup(); !errors.Is(err, packages.ErrNotCached) {
+		return e, err // another mcpbox installed it while we waited
+	}
+
+	popts := packages.PlanOptions{Scripts: prof.Install.Scripts, FindLinks: opts.FindLinks, Update: opts.Update}
+	if opts.FindLinks == "" {
+		switch spec.Ecosystem {
+		case packages.NPM:
+			popts.Registry, err = packages.NPMRegistry(ctx)
+			if err == nil {
+				popts.CA, err = packages.NPMCA(ctx)
+			}
+		case packages.PyPI:
+			popts.Registry, err = packages.PyPIIndex(ctx)
+			if err == nil {
+				popts.CA, err = packages.PyPICA(ctx)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	plan, err := cache.Plan(spec, popts)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opts.Stderr, "mcpbox: installing %s in a sandbox (only on first use)...\n", spec)
+	if err := installInSandbox(ctx, opts, spec, plan); err != nil {
+		cache.Discard(plan)
+		return nil, err
+	}
+	e, err := cache.Commit(spec, plan, opts.Update)
+	if err != nil {
+		cache.Discard(plan)
+		return nil, err
+	}
+	fmt.Fprintf(opts.Stderr, "mcpbox: installed %s %s\n", e.Meta.Name, e.Meta.Version)
+	return e, nil
+}
+
+// installLimits are the install step's: npm needs more than a server.
+var installLimits = sandbox.Limits{Memory: 2 << 30, Pids: 512, CPUs: 2, Tmp: 1 << 30}
+
+// installInSandbox runs an install plan in its own sandbox: the work
+// directory read-write, egress to the registry only, no secrets.
+func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, plan *packages.Plan) error {
+	cmd, err := resolveCommand(plan.Argv, "")
+	if err != nil {
+		return err
+	}
+	cmd.name = "install-" + cmd.name
+	entries := append(slices.Clone(plan.Allow), registryGrants(ctx, plan.Allow, opts.Logger)...)
+	allow, err := egress.ParseAllowlist(entries)
+	if err != nil {
+		return fmt.Errorf("launcher: install allowlist: %w", err)
+	}
+	if len(entries) == 0 {
+		allow = nil
+	}
+	// The install runs as nobody, who owns its work directory.
+	if err := os.Chown(plan.WorkDir, sandbox.DefaultUID, sandbox.DefaultGID); err != nil {
+		return fmt.Errorf("launcher: install dir: %w", err)
+	}
+	j := &job{
+		cmd:     cmd,
+		mounts:  []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir}},
+		env:     plan.Env,
+		allow:   allow,
+		limits:  installLimits,
+		workdir: plan.Dir,
+		label:   "install " + spec.String(),
+		uid:     sandbox.DefaultUID,
+		gid:     sandbox.DefaultGID,
+		install: true,
+	}
+	for _, p := range plan.ReadOnly {
+		j.mounts = append(j.mounts, sandbox.Mount{Source: p, Destination: p, ReadOnly: true})
+	}
+	if spec.Ecosystem == packages.NPM {
+		// npm's default retries wait over a minute before an unreachable
+		// registry is reported; one quick retry is enough.
+		j.env = append(slices.Clone(j.env), "npm_config_fetch_retries=1", "npm_config_fetch_retry_mintimeout=1000", "npm_config_fetch_retry_maxtimeout=3000")
+	}
+	trust, trustMounts := trustSettings(opts.Environ)
+	j.env = append(j.env, trust...)
+	j.mounts = append(j.mounts, trustMounts...)
+	out := &tailBuffer{max: 64 << 10}
+	denials := &tailBuffer{max: 16 << 10}
+	iopts := opts
+	iopts.Stderr = io.MultiWriter(opts.Stderr, out)
+	iopts.Stdin = bytes.NewReader(nil)
+	iopts.EgressLog = denials
+	if err := execute(ctx, iopts, j); err != nil {
+		var exit *ExitError
+		if !errors.As(err, &exit) {
+			return fmt.Errorf("launcher: install %s: %w", spec, err)
+		}
+		// A refusal by mcpbox's own egress policy explains the failure
+		// better than the installer's view of it (npm shows a 403).
+		for _, line := range bytes.Split(denials.Bytes(), []byte("\n")) {
+			var ev egress.Event
+			if json.Unmarshal(line, &ev) == nil && ev.Verdict == egress.VerdictDeny && ev.Kind == egress.KindConnect {
+				return &packages.InstallError{Spec: spec, Reason: "mcpbox's egress policy refused the install's connection to " + ev.Host + ": " + ev.Reason,
+					Hint: "the install step may reach only the registry in npm's or pip's configuration"}
+			}
+		}
+		if ie := plan.Diagnose(out.Bytes()); ie != nil {
+			return ie
+		}
+		return fmt.Errorf("launcher: install %s: %w", spec, err)
+	}
+	return nil
+}
+
+// registryGrants returns cidr: entries for the addresses a registry host
+// resolves to on the host when they are in ranges the proxy refuses by
+// default (a registry mirror on a private network, or one reached through a
+// local forwarder). The registry comes from the package manager's own
+// configuration, which the user controls, so its addresses are trusted; the
+// grant holds for the install step only.
+func registryGrants(ctx context.Context, allow []string, log *slog.Logger) []string {
+	var out []string
+	for _, e := range allow {
+		host, port, err := net.SplitHostPort(e)
+		if err != nil {
+			continue
+		}
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			continue // the proxy resolves again and reports the failure
+		}
+		for _, a := range addrs {
+			if bad, why := egress.Forbidden(a.Unmap()); bad {
+				log.Info("the registry resolves to a reserved address; granting it to the install step", "host", host, "addr", a, "range", why)
+				out = append(out, "cidr:"+netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()+":"+port)
+			}
+		}
+	}
+	return out
+}
+
+// packageCommand is the command that runs an installed package.
+func packageCommand(e *packages.Entry, spec *packages.Spec) (*command, error) {
+	if len(e.Exec) == 0 {
+		return nil, &UsageError{Err: fmt.Errorf("%s %s has no program to run: name one with npx -p %s BIN", e.Meta.Name, e.Meta.Version, e.Meta.Name)}
+	}
+	exe, err := filepath.EvalSymlinks(e.Exec[0])
+	if err != nil {
+		return nil, fmt.Errorf("launcher: runtime for %s: %w (is it installed?)", e.Meta.Name, err)
+	}
+	c := &command{
+		args: append(slices.Clone(e.Exec), spec.Args...),
+		exe:  exe,
+		name: serverName([]string{e.Exec[0]}, filepath.Join(e.Dir, "node_modules", e.Meta.Name, "x")),
+	}
+	for _, p := range e.ReadOnly {
+		c.mounts = append(c.mounts, sandbox.Mount{Source: p, Destination: p, ReadOnly: true})
+	}
+	return c, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.b)
+}
+
+func sortedStrings(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// trustVars name the CA bundles that the host's TLS clients are told to
+// trust (a corporate or mirror CA). The install step gets the same trust,
+// read-only; they hold certificates, not secrets.
+var trustVars = []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "PIP_CERT", "REQUESTS_CA_BUNDLE"}
+
+func trustSettings(environ []string) (env []string, mounts []sandbox.Mount) {
+	if environ == nil {
+		environ = os.Environ()
+	}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if !slices.Contains(trustVars, k) || !filepath.IsAbs(v) {
+			continue
+		}
+		if _, err := os.Stat(v); err != nil {
+			continue
+		}
+		env = append(env, kv)
+		if !strings.HasPrefix(v, "/etc/ssl/") && !strings.HasPrefix(v, "/usr/") {
+			mounts = append(mounts, sandbox.Mount{Source: v, Destination: v, ReadOnly: true})
+		}
+	}
+	return env, mounts
+}
