@@ -17,6 +17,8 @@ have pkg-config || need_pkgs+=(pkg-config)
 # conflicts with Debian's npm package): install only what is absent.
 have node || need_pkgs+=(nodejs)
 have npm || need_pkgs+=(npm)
+have python3 || need_pkgs+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
