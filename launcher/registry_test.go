@@ -152,6 +152,16 @@ func TestNpxInstallStep(t *testing.T) {
 		if b, _ := os.ReadFile(files[0]); string(b) != fixtureServer {
 			t.Errorf("the damaged file was not replaced: %q", b)
 		}
+
+		if out, _, code := mcpboxCLI(t, xdg, "packages", "list"); code != 0 || !strings.Contains(out, "mcpbox-fixture\t1.0.0") {
+			t.Errorf("packages list: exit %d\n%s", code, out)
+		}
+		if _, errOut, code := mcpboxCLI(t, xdg, "packages", "rm", "mcpbox-fixture"); code != 0 {
+			t.Errorf("packages rm: exit %d\n%s", code, errOut)
+		}
+		if out, _, _ := mcpboxCLI(t, xdg, "packages", "list"); out != "" {
+			t.Errorf("packages list after rm: %q", out)
+		}
 	})
 
 	t.Run("a profile can allow install scripts", func(t *testing.T) {
