@@ -137,6 +137,16 @@ func TestPathArgs(t *testing.T) {
 		t.Errorf("a file outside the path argument is listed: %s", text(r))
 	}
 
+	// From inside: exactly the path argument is there, its sibling is not.
+	probe := e.command("--profile", "filesystem", "--", node, "-e",
+		`const fs = require("fs"); const r = p => { try { return fs.readFileSync(p, "utf8") } catch (e) { return e.code } };
+		 console.log(JSON.stringify({granted: r(process.argv[1] + "/a.txt"), sibling: r(process.argv[1] + "/../other/b.txt")}))`,
+		notes)
+	probe.Env = append(probe.Env[:1], append([]string{"HOME=" + home}, xdg...)...)
+	if out, err := probe.Output(); err != nil || !strings.Contains(string(out), `{"granted":"granted by path argument","sibling":"ENOENT"}`) {
+		t.Errorf("inside the sandbox: %s, %v; want the argument's file and ENOENT for the sibling", out, err)
+	}
+
 	// A credential directory as a path argument: refused, exit 2.
 	cmd = e.command("--profile", "filesystem", "--", node, server, filepath.Join(home, ".ssh"))
 	cmd.Env = append(cmd.Env[:1], append([]string{"HOME=" + home}, xdg...)...)
