@@ -142,7 +142,12 @@ func (e *env) command(args ...string) *exec.Cmd {
 // client to it over stdio.
 func (e *env) connect(ctx context.Context, args ...string) (*mcp.ClientSession, *lockedBuilder) {
 	e.t.Helper()
-	cmd := e.command(args...)
+	return e.connectCmd(ctx, e.command(args...))
+}
+
+// connectCmd is connect for a prepared command (extra env, a namespace).
+func (e *env) connectCmd(ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSession, *lockedBuilder) {
+	e.t.Helper()
 	stderr := &lockedBuilder{}
 	cmd.Stderr = stderr
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-test", Version: "1"}, nil)

@@ -39,13 +39,7 @@ func TestNpxFromRegistry(t *testing.T) {
 	cmd := e.command(args...)
 	cmd.Env = append(cmd.Env, xdg...)
 	cmd.Env = append(cmd.Env, trustEnv()...)
-	stderr := &lockedBuilder{}
-	cmd.Stderr = stderr
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
-	if err != nil {
-		t.Fatalf("first run: %v\n%s", err, stderr.String())
-	}
+	cs, stderr := e.connectCmd(ctx, cmd)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "create_entities", Arguments: map[string]any{
 		"entities": []map[string]any{{"name": "mcpbox", "entityType": "project", "observations": []string{"installed by npx"}}},
 	}}); err != nil {
@@ -65,14 +59,8 @@ func TestNpxFromRegistry(t *testing.T) {
 	tn := newTestNet(t, nil)
 	cmd = tn.wrap(e.command(args...))
 	cmd.Env = append(cmd.Env, xdg...)
-	stderr = &lockedBuilder{}
-	cmd.Stderr = stderr
 	start := time.Now()
-	cs, err = client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
-	if err != nil {
-		t.Fatalf("second run without network: %v\n%s", err, stderr.String())
-	}
-	defer cs.Close()
+	cs, stderr = e.connectCmd(ctx, cmd)
 	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_graph", Arguments: map[string]any{}})
 	if err != nil || !strings.Contains(text(r), "installed by npx") {
 		t.Errorf("read_graph on the second run = %q, %v", text(r), err)
@@ -113,14 +101,7 @@ func TestPathArgs(t *testing.T) {
 
 	cmd := e.command("--profile", "filesystem", "--", node, server, notes)
 	cmd.Env = append(cmd.Env[:1], append([]string{"HOME=" + home}, xdg...)...)
-	stderr := &lockedBuilder{}
-	cmd.Stderr = stderr
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	defer cs.Close()
+	cs, _ := e.connectCmd(ctx, cmd)
 	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_text_file", Arguments: map[string]any{"path": filepath.Join(notes, "a.txt")}})
 	if err != nil || r.IsError || text(r) != "granted by path argument" {
 		t.Errorf("read through the path argument = %q, %v", text(r), err)

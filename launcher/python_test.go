@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/mcpbox/mcpbox/internal/testutil"
 )
 
@@ -79,14 +77,7 @@ func TestUvxFromWheel(t *testing.T) {
 
 	cmd := e.command("--find-links", wheels, "--", "uvx", "demo-mcp")
 	cmd.Env = append(cmd.Env, xdg...)
-	stderr := &lockedBuilder{}
-	cmd.Stderr = stderr
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
-	defer cs.Close()
+	cs, stderr := e.connectCmd(ctx, cmd)
 	if got := cs.InitializeResult().ServerInfo.Name; got != "demo-mcp" {
 		t.Errorf("server name %q", got)
 	}
