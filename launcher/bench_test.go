@@ -100,6 +100,47 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkColdStartNpx: what users have in their configs, `npx -y PKG`,
+// against `mcpbox run -- npx -y PKG` (package cached by a first run, so
+// offline) and bare node on the installed script; time to the first
+// initialize response of server-filesystem, medians of b.N alternating runs.
+// npx asks the registry on every start, so this one needs the network.
+func BenchmarkColdStartNpx(b *testing.B) {
+	e := newBenchEnv(b)
+	node, server := testutil.Server(b, "server-filesystem")
+	npx := testutil.RequiresCommand(b, "npx")
+	dir := b.TempDir()
+	xdgRoot := b.TempDir()
+	xdg := []string{"XDG_CACHE_HOME=" + xdgRoot + "/cache", "XDG_STATE_HOME=" + xdgRoot + "/state", "XDG_CONFIG_HOME=" + xdgRoot + "/config"}
+	pkg := "@modelcontextprotocol/server-filesystem@2026.8.31"
+	boxed := func() *exec.Cmd {
+		cmd := e.command("--mount", dir, "--", "npx", "-y", pkg, dir)
+		cmd.Env = append(cmd.Env, xdg...)
+		return cmd
+	}
+	measure := func(cmd *exec.Cmd) time.Duration {
+		start := time.Now()
+		s := startServer(b, cmd)
+		s.call(b, initializeLine, "1")
+		d := time.Since(start)
+		s.stop()
+		return d
+	}
+	measure(boxed()) // installs into the cache
+	var bare, viaNpx, viaBox []time.Duration
+	for i := 0; i < b.N; i++ {
+		bare = append(bare, measure(exec.Command(node, server, dir)))
+		viaNpx = append(viaNpx, measure(exec.Command(npx, "-y", pkg, dir)))
+		viaBox = append(viaBox, measure(boxed()))
+	}
+	b.ReportMetric(median(bare).Seconds(), "bare-s")
+	b.ReportMetric(median(viaNpx).Seconds(), "npx-s")
+	b.ReportMetric(median(viaBox).Seconds(), "mcpbox-npx-s")
+	b.ReportMetric(float64(median(viaBox))/float64(median(bare)), "ratio-vs-bare")
+	b.ReportMetric(float64(median(viaBox))/float64(median(viaNpx)), "ratio-vs-npx")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkRoundTrip: per-message round trip of tools/call on
 // server-everything's echo with a 1 KB message, bare vs mcpbox, p50 and
 // p99; and mcpbox's own peak RSS during the session.
