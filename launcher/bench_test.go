@@ -61,6 +61,17 @@ func (s *stdioServer) call(b testing.TB, line string, id string) string {
 	}
 }
 
+// timeToInitialize starts cmd, times it to its first initialize response,
+// and stops it.
+func timeToInitialize(b testing.TB, cmd *exec.Cmd) time.Duration {
+	start := time.Now()
+	s := startServer(b, cmd)
+	s.call(b, initializeLine, "1")
+	d := time.Since(start)
+	s.stop()
+	return d
+}
+
 func (s *stdioServer) stop() {
 	s.stdin.Close()
 	done := make(chan struct{})
@@ -81,17 +92,9 @@ func BenchmarkColdStart(b *testing.B) {
 	node, server := testutil.Server(b, "server-filesystem")
 	dir := b.TempDir()
 	var bare, boxed []time.Duration
-	measure := func(cmd *exec.Cmd) time.Duration {
-		start := time.Now()
-		s := startServer(b, cmd)
-		s.call(b, initializeLine, "1")
-		d := time.Since(start)
-		s.stop()
-		return d
-	}
 	for i := 0; i < b.N; i++ {
-		bare = append(bare, measure(exec.Command(node, server, dir)))
-		boxed = append(boxed, measure(e.command("--mount", dir, "--", node, server, dir)))
+		bare = append(bare, timeToInitialize(b, exec.Command(node, server, dir)))
+		boxed = append(boxed, timeToInitialize(b, e.command("--mount", dir, "--", node, server, dir)))
 	}
 	mb, mx := median(bare), median(boxed)
 	b.ReportMetric(mb.Seconds(), "bare-s")
@@ -118,20 +121,12 @@ func BenchmarkColdStartNpx(b *testing.B) {
 		cmd.Env = append(cmd.Env, xdg...)
 		return cmd
 	}
-	measure := func(cmd *exec.Cmd) time.Duration {
-		start := time.Now()
-		s := startServer(b, cmd)
-		s.call(b, initializeLine, "1")
-		d := time.Since(start)
-		s.stop()
-		return d
-	}
-	measure(boxed()) // installs into the cache
+	timeToInitialize(b, boxed()) // installs into the cache
 	var bare, viaNpx, viaBox []time.Duration
 	for i := 0; i < b.N; i++ {
-		bare = append(bare, measure(exec.Command(node, server, dir)))
-		viaNpx = append(viaNpx, measure(exec.Command(npx, "-y", pkg, dir)))
-		viaBox = append(viaBox, measure(boxed()))
+		bare = append(bare, timeToInitialize(b, exec.Command(node, server, dir)))
+		viaNpx = append(viaNpx, timeToInitialize(b, exec.Command(npx, "-y", pkg, dir)))
+		viaBox = append(viaBox, timeToInitialize(b, boxed()))
 	}
 	b.ReportMetric(median(bare).Seconds(), "bare-s")
 	b.ReportMetric(median(viaNpx).Seconds(), "npx-s")

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/mcpbox/mcpbox/sandbox"
@@ -60,35 +59,6 @@ func absPath(p string) (string, error) {
 		p = filepath.Join(home, p[1:])
 	}
 	return filepath.Abs(p)
-}
-
-// ParseSize parses a byte size such as "512Mi", "512M", "1G", "64k" or
-// "1048576". K, M and G are binary multiples with or without the "i" (as
-// docker and runc read them); a trailing "B" is allowed.
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSpace(s), "B")
-	t = strings.TrimSuffix(t, "i")
-	mult := int64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		case 't', 'T':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 || n*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("%q is not a size: use a positive number with an optional unit, like 512Mi or 2G", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 // resolveEnv turns Env entries into the server's variables. "NAME" takes

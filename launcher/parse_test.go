@@ -47,22 +47,6 @@ func TestParseMount(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"1048576": 1 << 20, "512Mi": 512 << 20, "512M": 512 << 20, "512MiB": 512 << 20, "512m": 512 << 20,
-		"64k": 64 << 10, "1G": 1 << 30, "1.5Gi": 3 << 29, "2T": 2 << 40,
-	} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "abc", "-1M", "0", "12X", "M", "1e30G"} {
-		if _, err := ParseSize(in); err == nil || !strings.Contains(err.Error(), "is not a size") {
-			t.Errorf("ParseSize(%q) error = %v, want a clear error", in, err)
-		}
-	}
-}
-
 func TestResolveEnv(t *testing.T) {
 	environ := []string{"TOKEN=secret", "EMPTY=", "OTHER=x"}
 	got, err := resolveEnv([]string{"TOKEN", "EMPTY", "UNSET", "LIT=a=b"}, environ)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
 	"github.com/mcpbox/mcpbox/sandbox/seccomp"
@@ -435,7 +435,7 @@ wait:
 		if mem == 0 {
 			mem = sandbox.DefaultLimits().Memory
 		}
-		return &ExitError{Code: code, Reason: fmt.Sprintf("killed by the kernel: out of memory at the sandbox's limit of %s; raise it with --memory", formatSize(mem))}
+		return &ExitError{Code: code, Reason: fmt.Sprintf("killed by the kernel: out of memory at the sandbox's limit of %s; raise it with --memory", profiles.FormatSize(mem))}
 	}
 	if r, _ := stopReason.Load().(string); r != "" {
 		if r == "interrupted" {
@@ -525,14 +525,4 @@ func randomHex(n int) string {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return hex.EncodeToString(b)
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n%(1<<30) == 0:
-		return strconv.FormatInt(n>>30, 10) + "Gi"
-	case n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + "Mi"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -86,7 +87,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if c.IsSet("max-message") {
-		if opts.MaxMessage, err = launcher.ParseSize(c.String("max-message")); err != nil {
+		if opts.MaxMessage, err = profiles.ParseSize(c.String("max-message")); err != nil {
 			return &launcher.UsageError{Flag: "max-message", Err: err}
 		}
 	}
@@ -114,7 +115,7 @@ func limits(c *cli.Context) (sandbox.Limits, error) {
 		if !c.IsSet(f.name) {
 			continue
 		}
-		n, err := launcher.ParseSize(c.String(f.name))
+		n, err := profiles.ParseSize(c.String(f.name))
 		if err != nil {
 			return l, &launcher.UsageError{Flag: f.name, Err: err}
 		}
