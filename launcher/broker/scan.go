@@ -1,0 +1,472 @@
+package broker
+
+// Tool-poisoning scan: static checks on the text an MCP server hands the
+// model (tool names, descriptions, schema descriptions, instructions) for the
+// published ways of hiding instructions in it. The scan is pure: it does no
+// I/O and decides nothing; callers choose what a finding means (warn, pin,
+// refuse). It looks for known tricks, so a clean result is not a proof of
+// innocence.
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Finding is one suspicious thing in a server's tool metadata.
+type Finding struct {
+	Rule     string // e.g. "hidden-tag-chars"
+	Severity string // "high", "medium" or "low"
+	Field    string // e.g. "tools[3].inputSchema.properties.path.description"
+	Excerpt  string // the offending text, hidden characters escaped by EscapeHidden
+}
+
+// Severities, highest first.
+const (
+	SeverityHigh   = "high"
+	SeverityMedium = "medium"
+	SeverityLow    = "low"
+)
+
+// Description lengths past which a description is reported: nobody needs
+// pages of prose to explain a tool, but poisoned ones bury their payload in it.
+const (
+	scanLongDescription     = 2000
+	scanVeryLongDescription = 8000
+)
+
+const scanMaxExcerpt = 120
+
+// ScanTool scans one entry of a tools/list result: its name, title,
+// description, annotations.title, and every "description" and "title" string
+// anywhere in inputSchema and outputSchema. index is the tool's position in
+// the list and appears in each Finding.Field. A tool that is not a JSON
+// object yields no findings.
+func ScanTool(tool json.RawMessage, index int) []Finding {
+	var t map[string]any
+	if err := json.Unmarshal(tool, &t); err != nil {
+		return nil
+	}
+	prefix := "tools[" + strconv.Itoa(index) + "]"
+	var out []Finding
+	for _, k := range []string{"name", "title", "description"} {
+		if s, ok := t[k].(string); ok {
+			out = append(out, scanText(prefix+"."+k, s, k == "description")...)
+		}
+	}
+	if a, ok := t["annotations"].(map[string]any); ok {
+		if s, ok := a["title"].(string); ok {
+			out = append(out, scanText(prefix+".annotations.title", s, false)...)
+		}
+	}
+	for _, k := range []string{"inputSchema", "outputSchema"} {
+		if v, ok := t[k]; ok {
+			out = scanSchema(out, prefix+"."+k, v)
+		}
+	}
+	return out
+}
+
+// scanSchema walks a JSON Schema in document order (map keys sorted, so the
+// result is stable) and scans every description and title string.
+func scanSchema(out []Finding, path string, v any) []Finding {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := path + "." + k
+			if s, ok := v[k].(string); ok {
+				if k == "description" || k == "title" {
+					out = append(out, scanText(p, s, k == "description")...)
+				}
+				continue
+			}
+			out = scanSchema(out, p, v[k])
+		}
+	case []any:
+		for i, e := range v {
+			out = scanSchema(out, path+"["+strconv.Itoa(i)+"]", e)
+		}
+	}
+	return out
+}
+
+// ScanInstructions scans the instructions string of an initialize result.
+func ScanInstructions(s string) []Finding {
+	return scanText("instructions", s, true)
+}
+
+// scanRule is a pattern matched against normalised text: lowercased, hidden
+// characters dropped (so zero-width-split keywords join up), tag characters
+// decoded to the ASCII they spell, whitespace runs collapsed to one space.
+//
+// Gaps between words are unbounded within a sentence or line ("[^.!?\n]*")
+// rather than counted ("{0,120}"): a counted gap multiplies the regexp's
+// state, and descriptions can be megabytes long.
+type scanRule struct {
+	rule     string
+	severity string
+	re       *regexp.Regexp
+}
+
+var scanRules = []scanRule{
+	// Pseudo-tags that frame text as a higher-priority instruction.
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`<\s*/?\s*(important|system|instructions?|secret|critical|hidden|admin|assistant|override)\b[^>]{0,40}>`)},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?(previous|prior|above|earlier|other|preceding|existing|all)\s+(instructions|rules|directions|guidelines|prompts?)`)},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(do\s+not|don't|never|must\s+not)\s+(tell|mention|inform|notify|reveal|alert|show|disclose)\b[^.!?\n]*\buser\b`)},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\bwithout\s+(telling|informing|notifying|alerting|asking)\s+(the\s+)?user\b`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\bbefore\s+(using|calling|invoking|running)\s+(this|the|any)\s+tool\b[^!?\n]*\b(read|send|upload|pass|forward|include|access|cat|open|fetch|call)\b`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(this\s+is\s+(very\s+|extremely\s+|really\s+)+important|very\s+very\s+important|(extremely|critically)\s+important)\b`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(otherwise|or\s+else|if\s+not)\b[^.!?\n]*\b(tool|it|this)\s+(will|would)\s+(not\s+work|fail|break|crash|stop\s+working)`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\byou\s+(must|should|have\s+to|need\s+to)\s+(always\s+|also\s+|first\s+|now\s+|secretly\s+|silently\s+)*(read|send|forward|upload|exfiltrate|leak|bcc|ignore|disregard|not\s+(tell|mention|inform|reveal))\b`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(the\s+)?(assistant|model|ai|llm|agent)\s+(must|should)\s+(always\s+|also\s+|first\s+|secretly\s+|silently\s+)*(read|send|forward|upload|call|ignore|not\s+(tell|mention|inform|reveal))\b`)},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(system\s+prompt|previous\s+conversation|conversation\s+history|chat\s+history)\b[^.!?\n]*\b(send|include|pass|upload|forward|put|add|append)\b`)},
+	// Sensitive files. The paths are rare in honest descriptions and a
+	// staple of published poisoning examples.
+	{"sensitive-path", SeverityHigh, regexp.MustCompile(`(~|\$home|%userprofile%)?/?\.ssh\b|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bmcp\.json\b|\bclaude_desktop_config|\.aws/(credentials|config)\b|/etc/(shadow|passwd|sudoers)\b|\.netrc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|\.cursor/|\.npmrc\b|\.pgpass\b|\bwallet\.dat\b`)},
+	// ".env" is named in honest descriptions too ("files such as .env are
+	// never staged"), so it needs a verb that reaches for its contents.
+	{"sensitive-path", SeverityHigh, regexp.MustCompile(`\b(read|open|cat|load|send|upload|include|pass|copy|attach|paste|contents?\s+of)\b[^.!?\n]*(^|[\s'"` + "`" + `(/~])\.env\b`)},
+	// Secrets in the same sentence as a way out of the conversation.
+	{"secret-exfiltration", SeverityHigh, regexp.MustCompile(`\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|auth(entication)?\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|mnemonic|session\s+cookies?|environment\s+variables)\b[^.!?\n]*\b(send|upload|transmit|forward|exfiltrate|leak|post|pass\s+(it|them|its|their)|paste|embed|append|attach|include\s+(it|them|its|their))\b|\b(send|upload|transmit|forward|exfiltrate|leak|paste|embed|append|attach)\b[^.!?\n]*\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|session\s+cookies?|environment\s+variables)\b`)},
+	// Descriptions that reach into other tools' behaviour.
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\bwhen(ever)?\s+(the\s+user|you|the\s+assistant|the\s+agent|the\s+model)\b[^!?\n]*\b(instead|rather\s+than|regardless|redirect|bcc)\b`)},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(other|another|also\s+present|existing|any\s+other|all\s+other)\s+(mcp\s+)?(tools?|servers?|functions?)\b[^!?\n]*\b(must|instead|always|side\s+effect|redirect|override|replace)\b`)},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(send|sent|forward|redirect|bcc|cc|copy|route)\b[^.!?\n]*\b[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\b`)},
+	// Comments vanish when a description is rendered as Markdown or HTML,
+	// but the model still reads them.
+	{"html-comment", SeverityMedium, regexp.MustCompile(`<!--[\s\S]*?\S[\s\S]*?-->`)},
+}
+
+// scanText runs every rule on one string. Each rule reports at most once
+// per field, with the highest severity it reached.
+func scanText(field, s string, isDescription bool) []Finding {
+	var out []Finding
+	if f, ok := scanTags(field, s); ok {
+		out = append(out, f)
+	}
+	if i := scanIndexRune(s, isZeroWidth); i >= 0 {
+		out = append(out, Finding{"zero-width-chars", SeverityHigh, field, scanExcerpt(s, i, i+1)})
+	}
+	if i := scanIndexRune(s, isBidi); i >= 0 {
+		out = append(out, Finding{"bidi-controls", SeverityHigh, field, scanExcerpt(s, i, i+1)})
+	}
+	if i := scanIndexRune(s, isControlRune); i >= 0 {
+		out = append(out, Finding{"control-chars", SeverityMedium, field, scanExcerpt(s, i, i+1)})
+	}
+
+	norm, offs := scanNormalise(s)
+	seen := map[string]int{}
+	for _, r := range scanRules {
+		loc := r.re.FindStringIndex(norm)
+		if loc == nil || loc[0] >= len(offs) {
+			continue
+		}
+		start, end := offs[loc[0]], len(s)
+		if loc[1] < len(offs) {
+			end = offs[loc[1]]
+		}
+		f := Finding{r.rule, r.severity, field, scanExcerpt(s, start, end)}
+		if j, ok := seen[r.rule]; ok {
+			if scanSeverityRank(r.severity) > scanSeverityRank(out[j].Severity) {
+				out[j] = f
+			}
+			continue
+		}
+		seen[r.rule] = len(out)
+		out = append(out, f)
+	}
+
+	if isDescription {
+		n := utf8.RuneCountInString(s)
+		switch {
+		case n > scanVeryLongDescription:
+			out = append(out, Finding{"long-description", SeverityMedium, field, fmt.Sprintf("%d characters", n)})
+		case n > scanLongDescription:
+			out = append(out, Finding{"long-description", SeverityLow, field, fmt.Sprintf("%d characters", n)})
+		}
+	}
+	return out
+}
+
+func scanSeverityRank(s string) int {
+	switch s {
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityLow:
+		return 1
+	}
+	return 0
+}
+
+// scanTags reports Unicode tag characters, which render as nothing but
+// spell ASCII that a model reads. The excerpt shows the decoded text.
+func scanTags(field, s string) (Finding, bool) {
+	first := scanIndexRune(s, isTagRune)
+	if first < 0 {
+		return Finding{}, false
+	}
+	var hidden strings.Builder
+	for _, r := range s[first:] {
+		if isTagRune(r) && r >= 0xE0020 && r <= 0xE007E {
+			hidden.WriteRune(r - 0xE0000)
+		}
+	}
+	h := hidden.String()
+	if len(h) > scanMaxExcerpt {
+		h = h[:scanMaxExcerpt] + "…"
+	}
+	return Finding{"hidden-tag-chars", SeverityHigh, field, "hidden text " + strconv.Quote(h) + " in " + scanExcerpt(s, first, first+4)}, true
+}
+
+// scanNormalise lowercases s, drops invisible characters, decodes tag
+// characters and collapses whitespace. offs maps each byte of the result
+// to the offset of the rune of s it came from.
+func scanNormalise(s string) (string, []int) {
+	var b strings.Builder
+	b.Grow(len(s))
+	offs := make([]int, 0, len(s))
+	space := false
+	for i, r := range s {
+		switch {
+		case isTagRune(r):
+			if r < 0xE0020 || r > 0xE007E {
+				continue
+			}
+			r -= 0xE0000
+		case isInvisible(r):
+			continue
+		}
+		if unicode.IsSpace(r) {
+			if space {
+				continue
+			}
+			space, r = true, ' '
+		} else {
+			space = false
+		}
+		r = unicode.ToLower(r)
+		n := b.Len()
+		b.WriteRune(r)
+		for range b.Len() - n {
+			offs = append(offs, i)
+		}
+	}
+	return b.String(), offs
+}
+
+func scanExcerpt(s string, start, end int) string {
+	const context = 30
+	if end-start > scanMaxExcerpt {
+		end = start + scanMaxExcerpt
+		for end > start && !utf8.RuneStart(s[end]) {
+			end--
+		}
+	}
+	from, to := start, end
+	for n := 0; from > 0 && n < context; n++ {
+		_, size := utf8.DecodeLastRuneInString(s[:from])
+		from -= size
+	}
+	for to < len(s) && to-from < scanMaxExcerpt {
+		_, size := utf8.DecodeRuneInString(s[to:])
+		to += size
+	}
+	e := EscapeHidden(s[from:to])
+	cut := to < len(s)
+	// Escapes are long (\u{E0041} for one tag character), so cap the
+	// shown text too, not just the span of s.
+	if n := 0; len(e) > scanMaxExcerpt {
+		for i := range e {
+			if n == scanMaxExcerpt+40 {
+				e, cut = e[:i], true
+				break
+			}
+			n++
+		}
+	}
+	if from > 0 {
+		e = "…" + e
+	}
+	if cut {
+		e += "…"
+	}
+	return e
+}
+
+func scanIndexRune(s string, f func(rune) bool) int {
+	for i, r := range s {
+		if f(r) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isTagRune(r rune) bool { return r >= 0xE0000 && r <= 0xE007F }
+
+func isZeroWidth(r rune) bool {
+	return r >= 0x200B && r <= 0x200F || r >= 0x2060 && r <= 0x2064 || r == 0xFEFF
+}
+
+func isBidi(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x061C
+}
+
+// isControlRune reports C0 and C1 controls other than tab, newline and carriage
+// return; ESC among them drives terminal escape sequences.
+func isControlRune(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r >= 0x7F && r <= 0x9F
+}
+
+// isInvisible reports runes that render as nothing or move other text
+// around: format characters, variation selectors and fillers.
+func isInvisible(r rune) bool {
+	switch {
+	case isTagRune(r), isZeroWidth(r), isBidi(r), isControlRune(r):
+		return true
+	case r == 0x00AD, r == 0x034F, r == 0x115F, r == 0x1160, r == 0x17B4, r == 0x17B5,
+		r == 0x180E, r == 0x3164, r == 0xFFA0, r == 0x2028, r == 0x2029:
+		return true
+	case r >= 0xFE00 && r <= 0xFE0F, r >= 0xE0100 && r <= 0xE01EF, r >= 0xFFF9 && r <= 0xFFFB:
+		return true
+	}
+	return unicode.Is(unicode.Cf, r)
+}
+
+// EscapeHidden returns s with every invisible, control, tag or bidi rune
+// written as an escape: \u200B for the Basic Multilingual Plane,
+// \u{E0041} above it. Tab, newline and carriage return become \t, \n, \r;
+// invalid UTF-8 bytes become \xFF.
+func EscapeHidden(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02X`, s[i])
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case isInvisible(r) && r > 0xFFFF:
+			fmt.Fprintf(&b, `\u{%X}`, r)
+		case isInvisible(r):
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// ScanShadowing reports names in toolNames that look like a tool name of
+// another server without being equal to it: after case folding, dropping
+// separators (-, _, ., space) and invisible characters, and mapping Cyrillic,
+// Greek, full-width and digit look-alikes to Latin letters, the two are the
+// same. A model picking tools by name can be steered to the look-alike.
+// Exact duplicates are reported as low: clients usually namespace them, but
+// the user should know.
+func ScanShadowing(toolNames []string, otherServersTools []string) []Finding {
+	others := make(map[string][]string, len(otherServersTools))
+	for _, o := range otherServersTools {
+		k := nameSkeleton(o)
+		others[k] = append(others[k], o)
+	}
+	var out []Finding
+	for i, name := range toolNames {
+		field := "tools[" + strconv.Itoa(i) + "].name"
+		for _, o := range others[nameSkeleton(name)] {
+			switch {
+			case o == name:
+				out = append(out, Finding{"tool-name-duplicate", SeverityLow, field, EscapeHidden(name)})
+			case strings.ToLower(stripSeparators(o)) == strings.ToLower(stripSeparators(name)):
+				out = append(out, Finding{"tool-name-confusable", SeverityMedium, field, EscapeHidden(name) + " resembles " + EscapeHidden(o)})
+			default:
+				out = append(out, Finding{"tool-name-confusable", SeverityHigh, field, escapeNonASCII(name) + " resembles " + escapeNonASCII(o)})
+			}
+		}
+	}
+	return out
+}
+
+func stripSeparators(s string) string {
+	return strings.Map(func(r rune) rune {
+		if isNameSeparator(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isNameSeparator(r rune) bool { return r == '-' || r == '_' || r == '.' || r == ' ' }
+
+// escapeNonASCII shows which letters of a confusable name are not what they
+// seem.
+func escapeNonASCII(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r > 0xFFFF:
+			fmt.Fprintf(&b, `\u{%X}`, r)
+		case r >= utf8.RuneSelf:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// confusables maps look-alikes to the Latin letter they imitate, after
+// lowercasing. A small hand-picked subset of Unicode's confusables.txt:
+// the letters that pass for Latin in tool names.
+var confusables = map[rune]rune{
+	// Cyrillic
+	'а': 'a', 'в': 'b', 'е': 'e', 'ё': 'e', 'к': 'k', 'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p',
+	'с': 'c', 'т': 't', 'у': 'y', 'х': 'x', 'і': 'i', 'ї': 'i', 'ј': 'j', 'ѕ': 's', 'ԁ': 'd',
+	'ԛ': 'q', 'ԝ': 'w', 'һ': 'h', 'ӏ': 'l', 'ɡ': 'g', 'ո': 'n', 'ս': 'u', 'ь': 'b', 'ү': 'y',
+	// Greek
+	'α': 'a', 'β': 'b', 'ε': 'e', 'ζ': 'z', 'η': 'n', 'ι': 'i', 'κ': 'k', 'μ': 'u', 'ν': 'v',
+	'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x', 'ω': 'w', 'γ': 'y',
+	// Latin extensions and symbols
+	'ı': 'i', 'ℓ': 'l', 'ꞁ': 'l', 'ǀ': 'l', 'ɑ': 'a', 'ɩ': 'i', 'ʏ': 'y',
+	// Digits that pass for letters
+	'0': 'o', '1': 'l',
+}
+
+// nameSkeleton reduces a tool name to the form used to compare look-alikes.
+func nameSkeleton(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 0xFF01 && r <= 0xFF5E { // full-width ASCII
+			r -= 0xFF01 - 0x21
+		}
+		if isNameSeparator(r) || isInvisible(r) {
+			continue
+		}
+		if r == 'I' || r == 'Ι' || r == 'І' || r == 'Ӏ' {
+			r = 'l' // capital I and small l are one glyph in many fonts
+		}
+		r = unicode.ToLower(r)
+		if c, ok := confusables[r]; ok {
+			r = c
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
