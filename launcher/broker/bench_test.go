@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,8 +47,12 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 }
 
 func benchCopy(b *testing.B, msg []byte, copy func(*Broker) func(io.Writer, io.Reader) error) {
+	benchCopyOpts(b, msg, Options{}, copy)
+}
+
+func benchCopyOpts(b *testing.B, msg []byte, opts Options, copy func(*Broker) func(io.Writer, io.Reader) error) {
 	line := append(bytes.Clone(msg), '\n')
-	br := New(Options{})
+	br := New(opts)
 	src := &repeatReader{line: line, n: b.N}
 	var dst lineCounter
 	b.SetBytes(int64(len(line)))
@@ -76,6 +81,26 @@ func BenchmarkServerToClient10MB(b *testing.B) {
 	chunk := `lorem ipsum dolor sit amet, \"quoted\" and\n `
 	text := strings.Repeat(chunk, (10<<20-len(head)-len(tail))/len(chunk))
 	benchCopy(b, []byte(head+text+tail), serverToClient)
+}
+
+// policyOpts turns on every policy this package has, writing the audit log
+// to io.Discard.
+var policyOpts = Options{ToolDeny: []string{"write_*", "delete_*"}, ToolAllow: []string{"*"}, Audit: io.Discard}
+
+func BenchmarkServerToClient1KBPolicies(b *testing.B) {
+	benchCopyOpts(b, mcp1KB(), policyOpts, serverToClient)
+}
+
+func BenchmarkClientToServer1KBPolicies(b *testing.B) {
+	benchCopyOpts(b, mcp1KB(), policyOpts, clientToServer)
+}
+
+func BenchmarkServerToClient10MBAudit(b *testing.B) {
+	head := `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"`
+	tail := `"}],"isError":false}}`
+	chunk := `lorem ipsum dolor sit amet, \"quoted\" and\n `
+	text := strings.Repeat(chunk, (10<<20-len(head)-len(tail))/len(chunk))
+	benchCopyOpts(b, []byte(head+text+tail), Options{Audit: io.Discard}, serverToClient)
 }
 
 // echoServer answers each line from r with the same line on w.
@@ -174,4 +199,99 @@ func BenchmarkRoundTrip1KB(b *testing.B) {
 	b.ReportMetric(pct(brokerTimes, 99), "p99-ns")
 	b.ReportMetric(pct(brokerTimes, 50)-pct(bareTimes, 50), "added-p50-ns")
 	b.ReportMetric(pct(brokerTimes, 99)-pct(bareTimes, 99), "added-p99-ns")
+}
+
+// callServer answers each tools/call line from r with a 1 KB result that
+// carries the request's id, as a real server does.
+func callServer(w io.Writer, r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head := []byte(`{"jsonrpc":"2.0","id":`)
+	body := mcp1KB()
+	body = body[bytes.Index(body, []byte(`,"result"`)):]
+	var out []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		v, _ := parseView(trimSpace(line))
+		out = append(append(append(append(out[:0], head...), v.id...), body...), '\n')
+		if _, err := w.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkRoundTrip1KBPolicies is BenchmarkRoundTrip1KB with a realistic
+// exchange (a 1 KB tools/call request, a 1 KB result with its id) and three
+// paths measured alternately: bare, the broker passing through, and the
+// broker with the tool filter and the audit log (to io.Discard) on. The
+// added-* metrics are against the bare path; policy-over-pass-p50-ns is the
+// policies' own cost.
+func BenchmarkRoundTrip1KBPolicies(b *testing.B) {
+	args := strings.Repeat("x", 1024-160)
+	request := func(id int) []byte {
+		return []byte(`{"jsonrpc":"2.0","id":` + strconv.Itoa(id) + `,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/tmp/notes.md","pad":"` + args + `"},"_meta":{"progressToken":1}}}` + "\n")
+	}
+
+	srvIn, cliOut := pipe(b)
+	cliIn, srvOut := pipe(b)
+	go callServer(srvOut, srvIn)
+	bare := &roundTripper{w: cliOut, r: bufio.NewReaderSize(cliIn, 64<<10)}
+
+	brokered := func(opts Options) *roundTripper {
+		brIn, cliOut := pipe(b)
+		srvIn, brToSrv := pipe(b)
+		brFromSrv, srvOut := pipe(b)
+		cliIn, brOut := pipe(b)
+		br := New(opts)
+		go br.ClientToServer(brToSrv, brIn)
+		go callServer(srvOut, srvIn)
+		go br.ServerToClient(brOut, brFromSrv)
+		return &roundTripper{w: cliOut, r: bufio.NewReaderSize(cliIn, 64<<10)}
+	}
+	paths := []*roundTripper{bare, brokered(Options{}), brokered(policyOpts)}
+	do := func(rt *roundTripper, req []byte) time.Duration {
+		start := time.Now()
+		if _, err := rt.w.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := rt.r.ReadSlice('\n')
+		d := time.Since(start)
+		if err != nil || !bytes.Contains(resp, []byte(`"result"`)) {
+			b.Fatalf("response %q, %v", resp, err)
+		}
+		return d
+	}
+
+	for i := range 100 {
+		for _, p := range paths {
+			do(p, request(i))
+		}
+	}
+	times := [3][]time.Duration{make([]time.Duration, b.N), make([]time.Duration, b.N), make([]time.Duration, b.N)}
+	reqs := make([][]byte, b.N)
+	for i := range reqs {
+		reqs[i] = request(1000 + i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 3 {
+			j := (i + k) % 3 // rotate who goes first
+			times[j][i] = do(paths[j], reqs[i])
+		}
+	}
+	b.StopTimer()
+
+	pct := func(d []time.Duration, p int) float64 { return float64(d[(len(d)-1)*p/100].Nanoseconds()) }
+	for _, d := range times {
+		slices.Sort(d)
+	}
+	b.ReportMetric(pct(times[0], 50), "bare-p50-ns")
+	b.ReportMetric(pct(times[1], 50)-pct(times[0], 50), "added-pass-p50-ns")
+	b.ReportMetric(pct(times[1], 99)-pct(times[0], 99), "added-pass-p99-ns")
+	b.ReportMetric(pct(times[2], 50)-pct(times[0], 50), "added-policy-p50-ns")
+	b.ReportMetric(pct(times[2], 99)-pct(times[0], 99), "added-policy-p99-ns")
+	b.ReportMetric(pct(times[2], 50)-pct(times[1], 50), "policy-over-pass-p50-ns")
 }

@@ -12,9 +12,14 @@
 // containers, processes or signals; it does not rewrite messages or check
 // JSON-RPC and MCP semantics; and it does not judge the client's input, which
 // passes through unchanged so that the server answers malformed requests
-// itself. Policies that need to understand MCP (audit, tool filtering,
-// pinning, redaction) will live here as per-message hooks; this version only
-// frames.
+// itself.
+//
+// Policies that need to understand MCP (audit, tool filtering, and later
+// pinning and redaction) run as per-message hooks on a cheap view of each
+// line (view.go): its top-level id, method and kind, found without decoding
+// the values. With no policy configured no line is even viewed. Lines no
+// policy acts on are forwarded byte for byte; lines the view cannot read
+// (batches, invalid JSON) pass through untouched.
 package broker
 
 import (
@@ -64,16 +69,45 @@ type Options struct {
 	Diag io.Writer
 	// Logger receives debug events. Nil discards them.
 	Logger *slog.Logger
+
+	// ToolAllow and ToolDeny filter tools by name, with path.Match
+	// patterns. A tool is blocked if it matches a deny pattern, or if
+	// ToolAllow is not empty and it matches none of its patterns. Blocked
+	// tools are removed from tools/list results, and a tools/call for one
+	// is answered by the broker with a CodeToolBlocked error: the server
+	// never sees it. Both empty means no filter. See Options.Validate.
+	ToolAllow, ToolDeny []string
+	// Audit receives one JSON line per message (requests, responses,
+	// notifications, errors) with its metadata, never its body. Nil means
+	// no audit log. Writes from both directions are serialized.
+	Audit io.Writer
+	// MaxInFlight bounds the requests tracked per direction while they
+	// wait for a response; past it the oldest is forgotten with a warning.
+	// Zero or less means DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // A Broker copies one session's stdio in both directions. ClientToServer and
-// ServerToClient keep their state per call, so the two may run concurrently,
-// each in its own goroutine.
+// ServerToClient may run concurrently, each in its own goroutine; they share
+// the requests in flight and the client's writer.
+//
+// The broker answers a blocked tools/call itself, so ClientToServer also
+// writes to the client: it uses the writer ServerToClient was given, and the
+// two directions' writes are serialized by a mutex so messages never
+// interleave. An answer made before ServerToClient has started is queued and
+// written when it starts.
 type Broker struct {
 	maxMessage int
 	diag       io.Writer
 	log        *slog.Logger
 	bufSize    int // read buffer size; tests shrink it to reach the long-line paths
+
+	policies   bool        // some policy needs to view messages
+	filter     *toolFilter // nil: no tool filter
+	audit      *auditLog   // nil: no audit log
+	clientReqs *tracker    // client requests waiting for the server
+	serverReqs *tracker    // server requests waiting for the client
+	client     clientWriter
 }
 
 // New returns a Broker configured by opts.
@@ -93,6 +127,17 @@ func New(opts Options) *Broker {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
+	b.filter = newToolFilter(opts.ToolAllow, opts.ToolDeny)
+	if opts.Audit != nil {
+		b.audit = &auditLog{w: opts.Audit, log: b.log}
+	}
+	b.policies = b.filter != nil || b.audit != nil
+	inFlight := DefaultMaxInFlight
+	if opts.MaxInFlight > 0 {
+		inFlight = opts.MaxInFlight
+	}
+	b.clientReqs, b.serverReqs = newTracker(inFlight), newTracker(inFlight)
+	b.client.log = b.log
 	return b
 }
 
@@ -102,21 +147,33 @@ func New(opts Options) *Broker {
 // Write carries each line. A line longer than the message limit is streamed
 // to dst as it arrives rather than held in memory, and a final line without a
 // newline is forwarded as it is.
+//
+// With a tool filter, a tools/call for a blocked tool is not forwarded but
+// answered on the client's writer (see Broker), and an over-long line is
+// dropped with a warning, since it cannot be checked.
 func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
 	lines := b.newLineReader(src)
+	c := &clientStream{b: b, dst: dst}
 	for {
 		line, err := lines.next()
 		switch {
 		case err == nil, err == io.EOF:
-			if werr := b.fromClient(dst, line); werr != nil {
+			if werr := c.fromClient(line); werr != nil {
 				return werr
 			}
 			if err == io.EOF {
 				return nil
 			}
 		case err == errLineTooLong:
-			b.log.Debug("streaming an over-long client line", "limit", b.maxMessage)
-			rerr, werr := lines.copyRest(dst, line)
+			w := dst
+			if b.filter != nil {
+				// Fail closed: the filter cannot read what it does not hold.
+				b.log.Warn("dropping an over-long client line: the tool filter cannot check it", "limit", b.maxMessage)
+				w = io.Discard
+			} else {
+				b.log.Debug("streaming an over-long client line", "limit", b.maxMessage)
+			}
+			rerr, werr := lines.copyRest(w, line)
 			if werr != nil {
 				return fmt.Errorf("broker: write to server: %w", werr)
 			}
@@ -129,7 +186,7 @@ func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
 		default:
 			// Pass-through is byte for byte, so what arrived before the
 			// error still goes to the server.
-			if werr := b.fromClient(dst, line); werr != nil {
+			if werr := c.fromClient(line); werr != nil {
 				return werr
 			}
 			return fmt.Errorf("broker: read from client: %w", err)
@@ -137,10 +194,25 @@ func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
 	}
 }
 
+// clientStream is the state of one ClientToServer call.
+type clientStream struct {
+	b     *Broker
+	dst   io.Writer
+	key   []byte // reused for request ids
+	audit []byte // reused to format audit lines
+	reply []byte // reused to format the broker's answers
+}
+
 // fromClient handles one line from the client: the place for per-message
 // policies on requests.
-func (b *Broker) fromClient(dst io.Writer, line []byte) error {
-	if err := write(dst, line); err != nil {
+func (c *clientStream) fromClient(line []byte) error {
+	if c.b.policies {
+		forward, err := c.policy(line)
+		if err != nil || !forward {
+			return err
+		}
+	}
+	if err := write(c.dst, line); err != nil {
 		return fmt.Errorf("broker: write to server: %w", err)
 	}
 	return nil
@@ -159,8 +231,14 @@ func (b *Broker) fromClient(dst io.Writer, line []byte) error {
 // A line longer than the message limit stops the copy with an error matching
 // ErrMessageTooLarge; at most about the limit is buffered to find that out.
 // Read errors and write errors (the client went away) are returned wrapped.
+//
+// dst becomes the client's writer for the broker's own answers too (see
+// Broker); writes to it are serialized.
 func (b *Broker) ServerToClient(dst io.Writer, src io.Reader) error {
-	s := serverStream{b: b, dst: dst, lines: b.newLineReader(src)}
+	if err := b.client.attach(dst); err != nil {
+		return fmt.Errorf("broker: write to client: %w", err)
+	}
+	s := serverStream{b: b, lines: b.newLineReader(src)}
 	for {
 		line, err := s.lines.next()
 		switch {
@@ -189,9 +267,11 @@ func (b *Broker) ServerToClient(dst io.Writer, src io.Reader) error {
 // serverStream is the state of one ServerToClient call.
 type serverStream struct {
 	b     *Broker
-	dst   io.Writer
 	lines *lineReader
 	diag  []byte // reused to format diverted lines
+	key   []byte // reused for request ids
+	audit []byte // reused to format audit lines
+	out   []byte // reused for rewritten messages
 }
 
 // fromServer handles one line from the server: the place for per-message
@@ -211,7 +291,10 @@ func (s *serverStream) fromServer(line []byte) error {
 		// one, rejects a message followed by spaces.
 		out = s.lines.terminate(msg)
 	}
-	if err := write(s.dst, out); err != nil {
+	if s.b.policies {
+		out = s.policy(msg, out)
+	}
+	if err := s.b.client.write(out); err != nil {
 		return fmt.Errorf("broker: write to client: %w", err)
 	}
 	return nil

@@ -113,7 +113,28 @@ func FuzzServerToClient(f *testing.F) {
 		if got := bytes.Count(diag.Bytes(), []byte("\n")); got != diverted {
 			t.Fatalf("%d diagnostic lines, want %d:\n%s", got, diverted, diag.Bytes())
 		}
+
+		// An audit log views every message but changes none.
+		var audit bytes.Buffer
+		ba := New(Options{MaxMessage: max, Audit: &audit})
+		ba.bufSize = b.bufSize
+		var outA writeRecorder
+		errA := ba.ServerToClient(&outA, &chunkReader{data: data, sizes: reads})
+		if !bytes.Equal(outA.bytes(), want) || (errA == nil) != (err == nil) {
+			t.Fatalf("with an audit log the client received\n%q (%v)\nwant\n%q (%v)", outA.bytes(), errA, want, err)
+		}
+		checkAudit(t, audit.Bytes())
 	})
+}
+
+// checkAudit fails unless log is lines of JSON objects.
+func checkAudit(t *testing.T, log []byte) {
+	t.Helper()
+	for _, l := range splitLines(log) {
+		if !bytes.HasSuffix(l, []byte("\n")) || !json.Valid(l) || l[0] != '{' {
+			t.Fatalf("audit line %q is not a JSON object line", l)
+		}
+	}
 }
 
 func FuzzClientToServer(f *testing.F) {
@@ -131,5 +152,17 @@ func FuzzClientToServer(f *testing.F) {
 		if !bytes.Equal(out.Bytes(), data) {
 			t.Fatalf("server received\n%q\nwant\n%q", out.Bytes(), data)
 		}
+
+		var audit bytes.Buffer
+		ba := New(Options{MaxMessage: int64(limit), Audit: &audit})
+		ba.bufSize = b.bufSize
+		out.Reset()
+		if err := ba.ClientToServer(&out, &chunkReader{data: data, sizes: reads}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("with an audit log the server received\n%q\nwant\n%q", out.Bytes(), data)
+		}
+		checkAudit(t, audit.Bytes())
 	})
 }

@@ -1,0 +1,280 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// maxQueuedReplies bounds the broker's answers held while ServerToClient
+// has not started yet.
+const maxQueuedReplies = 1024
+
+// clientWriter is the client's side of the session, shared by both
+// directions: ServerToClient forwards the server's messages through it, and
+// ClientToServer answers blocked requests through it. A mutex keeps each
+// message one uninterrupted Write.
+type clientWriter struct {
+	mu     sync.Mutex
+	w      io.Writer // set by ServerToClient
+	queued [][]byte  // answers made before w was set
+	log    *slog.Logger
+}
+
+// attach makes w the client's writer and writes the answers queued so far.
+func (c *clientWriter) attach(w io.Writer) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.w = w
+	for i, p := range c.queued {
+		if err := write(w, p); err != nil {
+			c.queued = c.queued[i+1:]
+			return err
+		}
+	}
+	c.queued = nil
+	return nil
+}
+
+// write writes one message from the server.
+func (c *clientWriter) write(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return write(c.w, p)
+}
+
+// reply writes one of the broker's own answers, or queues a copy if
+// ServerToClient has not started.
+func (c *clientWriter) reply(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.w != nil {
+		return write(c.w, p)
+	}
+	if len(c.queued) >= maxQueuedReplies {
+		c.log.Warn("dropping an answer to the client: the server-to-client copy has not started")
+		return nil
+	}
+	c.queued = append(c.queued, bytes.Clone(p))
+	return nil
+}
+
+// policy applies the policies to one client line and reports whether to
+// forward it to the server. An error is a failed write to the client.
+func (c *clientStream) policy(line []byte) (forward bool, err error) {
+	b := c.b
+	msg := trimSpace(line)
+	v, ok := parseView(msg)
+	if !ok {
+		if v.kind == kindBatch {
+			if b.filter != nil {
+				return c.batch(msg)
+			}
+			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a client batch through unread", slog.Int("bytes", len(msg)))
+		}
+		return true, nil
+	}
+	e := auditEntry{dir: "c2s", kind: v.kind, id: v.id}
+	switch v.kind {
+	case kindRequest, kindNotification:
+		e.method = methodName(v.method)
+		var rule string
+		var denied bool
+		if e.method == "tools/call" {
+			e.tool, e.args, e.hasArgs, rule, denied = b.filter.callParams(v.params)
+		}
+		if b.filter != nil && !denied && v.dup {
+			// Which "method" or "params" counts depends on the server's
+			// parser: with a filter, do not guess.
+			rule, denied = "duplicate", true
+		}
+		if denied {
+			e.blocked = true
+			b.log.LogAttrs(context.Background(), slog.LevelInfo, "blocked a client message",
+				slog.String("method", e.method), slog.String("tool", e.tool), slog.String("rule", rule))
+			if b.audit != nil {
+				c.audit = b.audit.write(c.audit, &e)
+			}
+			if v.kind == kindNotification {
+				// A notification gets no answer; the server must not see it either.
+				return false, nil
+			}
+			id := v.id
+			if !json.Valid(id) {
+				id = []byte("null") // the client's stdout only ever gets valid JSON
+			}
+			c.reply = appendBlockedReply(c.reply[:0], id, e.tool, rule)
+			if err := b.client.reply(c.reply); err != nil {
+				return false, errWriteClient(err)
+			}
+			if b.audit != nil {
+				r := auditEntry{dir: "s2c", kind: kindError, id: v.id, method: e.method, tool: e.tool, errCode: codeBlocked, blocked: true, hasDur: true}
+				c.audit = b.audit.write(c.audit, &r)
+			}
+			return false, nil
+		}
+		if v.kind == kindRequest {
+			var ok bool
+			if c.key, ok = idKey(c.key[:0], v.id); ok {
+				if m, evicted := b.clientReqs.add(c.key, pending{method: e.method, tool: e.tool, start: time.Now()}); evicted {
+					b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many client requests in flight: forgetting the oldest", slog.String("method", m))
+				}
+			}
+		}
+	case kindResponse, kindError:
+		var ok bool
+		if c.key, ok = idKey(c.key[:0], v.id); ok {
+			if p, ok := b.serverReqs.take(c.key); ok {
+				e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
+			}
+		}
+		if v.kind == kindError {
+			e.errCode = errorCode(v.err)
+		}
+	}
+	if b.audit != nil {
+		c.audit = b.audit.write(c.audit, &e)
+	}
+	return true, nil
+}
+
+var codeBlocked = []byte("-32602")
+
+// batch applies the tool filter to a client batch (JSON-RPC 2.0 batches,
+// which MCP 2025-03-26 allowed). A batch is forwarded untouched unless one of
+// its messages would be blocked on its own: then none of it is forwarded,
+// and each request in it is answered with the error, in one batch response.
+func (c *clientStream) batch(msg []byte) (forward bool, err error) {
+	b := c.b
+	var tool, rule string
+	blocked := false
+	eachElement(msg, func(s, e int) {
+		v, ok := parseView(msg[s:e])
+		if blocked || !ok || (v.kind != kindRequest && v.kind != kindNotification) {
+			return
+		}
+		if methodName(v.method) == "tools/call" {
+			tool, _, _, rule, blocked = b.filter.callParams(v.params)
+		}
+		if !blocked && v.dup {
+			rule, blocked = "duplicate", true
+		}
+	})
+	if !blocked {
+		b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a client batch through", slog.Int("bytes", len(msg)))
+		return true, nil
+	}
+	b.log.LogAttrs(context.Background(), slog.LevelInfo, "blocked a client batch", slog.String("tool", tool), slog.String("rule", rule))
+	r := append(c.reply[:0], '[')
+	n := 0
+	eachElement(msg, func(s, e int) {
+		v, ok := parseView(msg[s:e])
+		if !ok || v.kind != kindRequest || !json.Valid(v.id) {
+			return
+		}
+		if n > 0 {
+			r = append(r, ',')
+		}
+		n++
+		r = appendBlockedReply(r, v.id, tool, rule)
+		r = r[:len(r)-1] // each reply's "\n"
+		if b.audit != nil {
+			a := auditEntry{dir: "c2s", kind: kindRequest, id: v.id, method: methodName(v.method), blocked: true}
+			c.audit = b.audit.write(c.audit, &a)
+		}
+	})
+	c.reply = append(r, ']', '\n')
+	if n == 0 {
+		return false, nil
+	}
+	if err := b.client.reply(c.reply); err != nil {
+		return false, errWriteClient(err)
+	}
+	return false, nil
+}
+
+// policy applies the policies to one server message (msg, already known to
+// be a JSON object) and returns what to write to the client: out, or a
+// rewritten message.
+func (s *serverStream) policy(msg, out []byte) []byte {
+	b := s.b
+	v, ok := parseView(msg)
+	if !ok {
+		if v.kind == kindBatch {
+			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a server batch through unread", slog.Int("bytes", len(msg)))
+		}
+		return out
+	}
+	e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
+	switch v.kind {
+	case kindRequest, kindNotification:
+		e.method = methodName(v.method)
+		if v.kind == kindRequest {
+			var ok bool
+			if s.key, ok = idKey(s.key[:0], v.id); ok {
+				if m, evicted := b.serverReqs.add(s.key, pending{method: e.method, start: time.Now()}); evicted {
+					b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many server requests in flight: forgetting the oldest", slog.String("method", m))
+				}
+			}
+		}
+	case kindResponse, kindError:
+		var ok bool
+		if s.key, ok = idKey(s.key[:0], v.id); ok {
+			if p, ok := b.clientReqs.take(s.key); ok {
+				e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
+			}
+		}
+		if v.kind == kindError {
+			e.errCode = errorCode(v.err)
+		}
+		if v.kind == kindResponse && e.method == "tools/list" && b.filter != nil {
+			var removed []string
+			s.out, removed = b.filter.filterToolsList(s.out[:0], msg, &v)
+			if removed != nil {
+				b.log.LogAttrs(context.Background(), slog.LevelInfo, "removed blocked tools from tools/list", slog.Any("tools", removed))
+				s.out = append(s.out, '\n')
+				out = s.out
+			}
+		}
+	}
+	if b.audit != nil {
+		s.audit = b.audit.write(s.audit, &e)
+	}
+	return out
+}
+
+// methodName decodes the raw method string of a view.
+func methodName(raw []byte) string {
+	if len(raw) < 2 {
+		return ""
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return intern(inner)
+	}
+	s, _ := unquote(raw)
+	return s
+}
+
+// errorCode returns the raw code of an error object, or nil.
+func errorCode(errObj []byte) []byte {
+	var code []byte
+	if len(errObj) == 0 || errObj[0] != '{' {
+		return nil
+	}
+	eachMember(errObj, 0, func(key []byte, vs, ve int) bool {
+		if keyIs(key, "code") {
+			code = errObj[vs:ve]
+		}
+		return true
+	})
+	return code
+}
+
+func errWriteClient(err error) error {
+	return fmt.Errorf("broker: write to client: %w", err)
+}

@@ -1,0 +1,143 @@
+package broker
+
+import (
+	"sync"
+	"time"
+)
+
+// DefaultMaxInFlight is how many requests per direction are tracked when
+// Options.MaxInFlight is zero.
+const DefaultMaxInFlight = 4096
+
+// pending is a request waiting for its response.
+type pending struct {
+	method string
+	tool   string // the tool of a tools/call
+	start  time.Time
+	seq    uint64
+}
+
+// tracker maps the ids of one direction's requests in flight to what they
+// asked. It is bounded: past max, the oldest request is forgotten, and its
+// response passes through as one to an unknown id.
+type tracker struct {
+	mu    sync.Mutex
+	max   int
+	m     map[string]pending
+	order []orderEntry // arrival order; entries whose seq no longer matches m are stale
+	head  int
+	seq   uint64
+}
+
+type orderEntry struct {
+	key string
+	seq uint64
+}
+
+func newTracker(max int) *tracker {
+	return &tracker{max: max, m: make(map[string]pending)}
+}
+
+// add records a request under key. It returns the method of a request it
+// evicted to stay within the bound, if any.
+func (t *tracker) add(key []byte, p pending) (evicted string, didEvict bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	p.seq = t.seq
+	k := string(key)
+	t.m[k] = p
+	t.order = append(t.order, orderEntry{k, p.seq})
+	for len(t.m) > t.max && t.head < len(t.order) {
+		e := t.order[t.head]
+		t.order[t.head] = orderEntry{}
+		t.head++
+		if old, ok := t.m[e.key]; ok && old.seq == e.seq {
+			delete(t.m, e.key)
+			evicted, didEvict = old.method, true
+		}
+	}
+	if n := len(t.order) - t.head; n > 2*t.max+64 || (t.head > 0 && t.head >= len(t.order)/2) {
+		t.compact()
+	}
+	return evicted, didEvict
+}
+
+// compact drops answered entries from order, so it stays within a small
+// multiple of the bound however many requests a session makes.
+func (t *tracker) compact() {
+	n := 0
+	for _, e := range t.order[t.head:] {
+		if p, ok := t.m[e.key]; ok && p.seq == e.seq {
+			t.order[n] = e
+			n++
+		}
+	}
+	clear(t.order[n:])
+	t.order, t.head = t.order[:n], 0
+}
+
+// take removes and returns the request with key.
+func (t *tracker) take(key []byte) (pending, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.m[string(key)]
+	if ok {
+		delete(t.m, string(key))
+	}
+	return p, ok
+}
+
+func (t *tracker) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// idKey appends to dst the key an id is tracked under: the raw id, with a
+// string's escapes normalized so "a\u0062" and "ab" match. ok is false for
+// ids that cannot be tracked (absent, null, not a string or number).
+func idKey(dst, id []byte) ([]byte, bool) {
+	if len(id) == 0 || id[0] == 'n' || id[0] == '{' || id[0] == '[' || id[0] == 't' || id[0] == 'f' {
+		return dst, false
+	}
+	if id[0] != '"' {
+		return append(dst, id...), true
+	}
+	s, ok := unquote(id)
+	if !ok {
+		return dst, false
+	}
+	return appendQuoted(dst, s), true
+}
+
+// intern returns common method names without allocating.
+func intern(s []byte) string {
+	switch string(s) {
+	case "tools/call":
+		return "tools/call"
+	case "tools/list":
+		return "tools/list"
+	case "initialize":
+		return "initialize"
+	case "ping":
+		return "ping"
+	case "resources/read":
+		return "resources/read"
+	case "resources/list":
+		return "resources/list"
+	case "prompts/get":
+		return "prompts/get"
+	case "prompts/list":
+		return "prompts/list"
+	case "sampling/createMessage":
+		return "sampling/createMessage"
+	case "elicitation/create":
+		return "elicitation/create"
+	case "roots/list":
+		return "roots/list"
+	case "notifications/progress":
+		return "notifications/progress"
+	}
+	return string(s)
+}
