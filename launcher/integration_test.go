@@ -554,3 +554,28 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// TestToolFilter: a profile's tools.deny removes a tool from tools/list and
+// answers a call to it without reaching the server.
+func TestToolFilter(t *testing.T) {
+	e := newEnv(t)
+	node, server := testutil.Server(t, "server-everything")
+	ctx := testutil.Context(t, time.Minute)
+	profile := filepath.Join(t.TempDir(), "no-echo.yaml")
+	writeFile(t, profile, "name: no-echo\nextends: untrusted\ntools: { deny: [\"echo\", \"get-s*\"] }\n")
+	cs, _ := e.connect(ctx, "--profile", profile, "--", node, server, "stdio")
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasTool(tools, "echo") || hasTool(tools, "get-sum") || !hasTool(tools, "get-env") {
+		t.Errorf("tools/list with echo and get-s* denied: %v", toolNames(tools))
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hi"}})
+	if err == nil || !strings.Contains(err.Error(), "blocked by the profile") {
+		t.Errorf("call to a denied tool: %v, want the broker's refusal", err)
+	}
+	if r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get-env", Arguments: map[string]any{}}); err != nil || r.IsError {
+		t.Errorf("an allowed tool failed: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/launcher/packages"
 	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
@@ -81,6 +82,11 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 		workdir:      opts.Workdir,
 		label:        fmt.Sprint(opts.Command),
 		seccompAllow: prof.Seccomp.Allow,
+		toolAllow:    prof.Tools.Allow,
+		toolDeny:     prof.Tools.Deny,
+	}
+	if err := (broker.Options{ToolAllow: j.toolAllow, ToolDeny: j.toolDeny}).Validate(); err != nil {
+		return nil, &UsageError{Flag: "profile", Err: prof.Errorf("tools", "%v", err)}
 	}
 	hosts := append(slices.Clone(prof.Network.Allow), opts.AllowHosts...)
 	netOpts := opts

@@ -70,6 +70,8 @@ type job struct {
 	label   string // the command line, for the container's label
 	// uid and gid the process runs as.
 	uid, gid uint32
+	// toolAllow and toolDeny are the profile's tool filter (globs).
+	toolAllow, toolDeny []string
 	// seccompAllow are syscalls allowed beyond the base filter.
 	seccompAllow []string
 	// install marks a package install step rather than a server: its
@@ -337,7 +339,8 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	}
 	phase("start")
 
-	b := broker.New(broker.Options{MaxMessage: s.opts.MaxMessage, Diag: s.opts.Stderr, Logger: s.opts.Logger})
+	b := broker.New(broker.Options{MaxMessage: s.opts.MaxMessage, Diag: s.opts.Stderr, Logger: s.opts.Logger,
+		ToolAllow: s.job.toolAllow, ToolDeny: s.job.toolDeny})
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
