@@ -394,7 +394,7 @@ func ScanShadowing(toolNames []string, otherServersTools []string) []Finding {
 			switch {
 			case o == name:
 				out = append(out, Finding{"tool-name-duplicate", SeverityLow, field, EscapeHidden(name)})
-			case strings.ToLower(stripSeparators(o)) == strings.ToLower(stripSeparators(name)):
+			case strings.EqualFold(stripSeparators(o), stripSeparators(name)):
 				out = append(out, Finding{"tool-name-confusable", SeverityMedium, field, EscapeHidden(name) + " resembles " + EscapeHidden(o)})
 			default:
 				out = append(out, Finding{"tool-name-confusable", SeverityHigh, field, escapeNonASCII(name) + " resembles " + escapeNonASCII(o)})
