@@ -119,23 +119,10 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 			return false, nil
 		}
 		if v.kind == kindRequest {
-			var ok bool
-			if c.key, ok = idKey(c.key[:0], v.id); ok {
-				if m, evicted := b.clientReqs.add(c.key, pending{method: e.method, tool: e.tool, start: time.Now()}); evicted {
-					b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many client requests in flight: forgetting the oldest", slog.String("method", m))
-				}
-			}
+			c.key = b.remember(b.clientReqs, "client", c.key, v.id, pending{method: e.method, tool: e.tool, start: time.Now()})
 		}
 	case kindResponse, kindError:
-		var ok bool
-		if c.key, ok = idKey(c.key[:0], v.id); ok {
-			if p, ok := b.serverReqs.take(c.key); ok {
-				e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
-			}
-		}
-		if v.kind == kindError {
-			e.errCode = errorCode(v.err)
-		}
+		c.key = settle(b.serverReqs, c.key, &v, &e)
 	}
 	if b.audit != nil {
 		c.audit = b.audit.write(c.audit, &e)
@@ -215,23 +202,10 @@ func (s *serverStream) policy(msg, out []byte) []byte {
 	case kindRequest, kindNotification:
 		e.method = methodName(v.method)
 		if v.kind == kindRequest {
-			var ok bool
-			if s.key, ok = idKey(s.key[:0], v.id); ok {
-				if m, evicted := b.serverReqs.add(s.key, pending{method: e.method, start: time.Now()}); evicted {
-					b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many server requests in flight: forgetting the oldest", slog.String("method", m))
-				}
-			}
+			s.key = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.method, start: time.Now()})
 		}
 	case kindResponse, kindError:
-		var ok bool
-		if s.key, ok = idKey(s.key[:0], v.id); ok {
-			if p, ok := b.clientReqs.take(s.key); ok {
-				e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
-			}
-		}
-		if v.kind == kindError {
-			e.errCode = errorCode(v.err)
-		}
+		s.key = settle(b.clientReqs, s.key, &v, &e)
 		if v.kind == kindResponse && e.method == "tools/list" && b.filter != nil {
 			var removed []string
 			s.out, removed = b.filter.filterToolsList(s.out[:0], msg, &v)
@@ -277,4 +251,32 @@ func errorCode(errObj []byte) []byte {
 
 func errWriteClient(err error) error {
 	return fmt.Errorf("broker: write to client: %w", err)
+}
+
+// remember tracks a request sent by who, so that its response can be
+// matched; key is a reusable buffer, returned for the next call.
+func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending) []byte {
+	key, ok := idKey(key[:0], id)
+	if !ok {
+		return key
+	}
+	if m, evicted := reqs.add(key, p); evicted {
+		b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many "+who+" requests in flight: forgetting the oldest", slog.String("method", m))
+	}
+	return key
+}
+
+// settle fills e from the request a response or error answers (taken from
+// reqs), and the error's code; key is a reusable buffer, returned.
+func settle(reqs *tracker, key []byte, v *view, e *auditEntry) []byte {
+	key, ok := idKey(key[:0], v.id)
+	if ok {
+		if p, ok := reqs.take(key); ok {
+			e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
+		}
+	}
+	if v.kind == kindError {
+		e.errCode = errorCode(v.err)
+	}
+	return key
 }
