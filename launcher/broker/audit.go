@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -36,8 +37,12 @@ type auditEntry struct {
 	hasArgs  bool
 	duration time.Duration // for a response to a tracked request
 	hasDur   bool
-	errCode  []byte // raw error.code
-	blocked  bool   // the broker answered instead of the peer
+	errCode  []byte         // raw error.code
+	blocked  bool           // the broker answered instead of the peer
+	redacted map[string]int // secrets masked, by kind
+	body     []byte         // the whole message, with --audit-bodies
+	// A policy line (kind policy) says what a policy found or did.
+	policy, finding, severity, detail string
 }
 
 // write formats e into buf and writes it with one Write. A failed write is
@@ -91,6 +96,35 @@ func appendAudit(b []byte, now time.Time, e *auditEntry) []byte {
 	}
 	if e.blocked {
 		b = append(b, `,"blocked":true`...)
+	}
+	if len(e.redacted) > 0 {
+		b = append(b, `,"redacted":{`...)
+		kinds := make([]string, 0, len(e.redacted))
+		for k := range e.redacted {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for i, k := range kinds {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendQuoted(b, k)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(e.redacted[k]), 10)
+		}
+		b = append(b, '}')
+	}
+	for _, f := range []struct{ name, v string }{{"policy", e.policy}, {"finding", e.finding}, {"severity", e.severity}, {"detail", e.detail}} {
+		if f.v != "" {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = appendQuoted(b, f.v)
+		}
+	}
+	if len(e.body) > 0 {
+		b = append(b, `,"body":`...)
+		b = append(b, e.body...)
 	}
 	return append(b, "}\n"...)
 }

@@ -30,7 +30,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"sort"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -81,10 +83,30 @@ type Options struct {
 	// notifications, errors) with its metadata, never its body. Nil means
 	// no audit log. Writes from both directions are serialized.
 	Audit io.Writer
+	// AuditBodies adds each whole message, secrets redacted, to its
+	// audit line.
+	AuditBodies bool
 	// MaxInFlight bounds the requests tracked per direction while they
 	// wait for a response; past it the oldest is forgotten with a warning.
 	// Zero or less means DefaultMaxInFlight.
 	MaxInFlight int
+
+	// Pins keeps the server's pinned tool, prompt and resource definitions;
+	// nil turns pinning off. Pin says what a new or changed definition
+	// does: ModeBlock ("" too) withholds it from the client and refuses
+	// uses of it until the user approves it, ModeWarn only warns.
+	Pins     PinStore
+	Pin      Mode
+	Identity Identity
+	// Scan is the poisoning scan's mode: ModeWarn warns on stderr,
+	// ModeBlock also withholds items with medium or high findings and
+	// strips poisoned instructions, ModeOff ("" too) skips the scan.
+	Scan Mode
+	// OtherTools are tool names of the user's other servers, for the
+	// look-alike name check.
+	OtherTools []string
+	// Redactor masks secrets in the server's messages; nil means none.
+	Redactor *Redactor
 }
 
 // A Broker copies one session's stdio in both directions. ClientToServer and
@@ -102,12 +124,17 @@ type Broker struct {
 	log        *slog.Logger
 	bufSize    int // read buffer size; tests shrink it to reach the long-line paths
 
-	policies   bool        // some policy needs to view messages
-	filter     *toolFilter // nil: no tool filter
-	audit      *auditLog   // nil: no audit log
-	clientReqs *tracker    // client requests waiting for the server
-	serverReqs *tracker    // server requests waiting for the client
-	client     clientWriter
+	policies    bool        // some policy needs to view messages
+	filter      *toolFilter // nil: no tool filter
+	audit       *auditLog   // nil: no audit log
+	auditBodies bool
+	guard       *guard    // nil: no pins and no scan
+	redact      *Redactor // nil: no redaction
+	redactMu    sync.Mutex
+	redactSeen  map[string]bool // kinds already warned about
+	clientReqs  *tracker        // client requests waiting for the server
+	serverReqs  *tracker        // server requests waiting for the client
+	client      clientWriter
 }
 
 // New returns a Broker configured by opts.
@@ -131,7 +158,10 @@ func New(opts Options) *Broker {
 	if opts.Audit != nil {
 		b.audit = &auditLog{w: opts.Audit, log: b.log}
 	}
-	b.policies = b.filter != nil || b.audit != nil
+	b.auditBodies = opts.AuditBodies
+	b.guard = newGuard(opts, b.diag, b.log)
+	b.redact = opts.Redactor
+	b.policies = b.filter != nil || b.audit != nil || b.guard != nil || b.redact != nil
 	inFlight := DefaultMaxInFlight
 	if opts.MaxInFlight > 0 {
 		inFlight = opts.MaxInFlight
@@ -272,6 +302,8 @@ type serverStream struct {
 	key   []byte // reused for request ids
 	audit []byte // reused to format audit lines
 	out   []byte // reused for rewritten messages
+	spare []byte // reused for messages rewritten twice
+	red   []byte // reused for redacted messages
 }
 
 // fromServer handles one line from the server: the place for per-message
@@ -298,6 +330,31 @@ func (s *serverStream) fromServer(line []byte) error {
 		return fmt.Errorf("broker: write to client: %w", err)
 	}
 	return nil
+}
+
+// noteRedactions warns once per kind of secret that the server's messages
+// carried one.
+func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
+	b.redactMu.Lock()
+	var fresh []string
+	for k := range counts {
+		if !b.redactSeen[k] {
+			if b.redactSeen == nil {
+				b.redactSeen = map[string]bool{}
+			}
+			b.redactSeen[k] = true
+			fresh = append(fresh, k)
+		}
+	}
+	b.redactMu.Unlock()
+	where := "a message"
+	if e != nil && e.method != "" {
+		where = "a " + e.method + " message"
+	}
+	sort.Strings(fresh)
+	for _, k := range fresh {
+		fmt.Fprintf(b.diag, "mcpbox: redacted a %s from %s of the server (further ones are counted in the audit log)\n", k, where)
+	}
 }
 
 // isObject reports whether msg, with no surrounding whitespace, is a JSON

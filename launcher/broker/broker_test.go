@@ -539,3 +539,9 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("formatSize(1000) = %q", got)
 	}
 }
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}

@@ -86,19 +86,21 @@ func (f *toolFilter) callParams(params []byte) (tool string, args []byte, hasArg
 	return tool, args, hasArgs, rule, denied
 }
 
-// appendBlockedReply appends the broker's answer to a blocked tools/call.
-func appendBlockedReply(b, id []byte, tool, rule string) []byte {
+// blockedMessage is the error message for a request the tool filter blocks.
+func blockedMessage(tool, rule string) string {
+	if rule == "duplicate" {
+		return "a request with duplicate keys is blocked by the profile's tool filter"
+	}
+	return "tool " + tool + " is blocked by the profile (" + rule + ")"
+}
+
+// appendErrorReply appends the broker's own JSON-RPC error answer to id.
+func appendErrorReply(b, id []byte, code int, msg string) []byte {
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
 	b = append(b, `,"error":{"code":`...)
-	b = strconv.AppendInt(b, CodeToolBlocked, 10)
+	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
-	var msg string
-	if rule == "duplicate" {
-		msg = "a request with duplicate keys is blocked by the profile's tool filter"
-	} else {
-		msg = "tool " + tool + " is blocked by the profile (" + rule + ")"
-	}
 	b = appendQuoted(b, msg)
 	return append(b, "}}\n"...)
 }
@@ -112,7 +114,6 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 	if len(v.result) == 0 || v.result[0] != '{' {
 		return dst, nil
 	}
-	type span struct{ s, e int } // offsets in msg
 	var cuts []span              // tools arrays to rewrite, in order
 	var keep [][]span            // the kept elements of each
 	base := v.resultAt
@@ -150,6 +151,15 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 	if len(cuts) == 0 {
 		return dst, nil
 	}
+	return spliceArrays(dst, msg, cuts, keep), removed
+}
+
+// span is a range of offsets in a message.
+type span struct{ s, e int }
+
+// spliceArrays appends to dst msg with each array cuts[i] replaced by its
+// elements keep[i], in order; cuts are sorted and do not overlap.
+func spliceArrays(dst, msg []byte, cuts []span, keep [][]span) []byte {
 	last := 0
 	for i, c := range cuts {
 		dst = append(dst, msg[last:c.s]...)
@@ -163,5 +173,5 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 		dst = append(dst, ']')
 		last = c.e
 	}
-	return append(dst, msg[last:]...), removed
+	return append(dst, msg[last:]...)
 }

@@ -83,7 +83,7 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 	switch v.kind {
 	case kindRequest, kindNotification:
 		e.method = methodName(v.method)
-		var rule string
+		var rule, why string
 		var denied bool
 		if e.method == "tools/call" {
 			e.tool, e.args, e.hasArgs, rule, denied = b.filter.callParams(v.params)
@@ -92,6 +92,19 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 			// Which "method" or "params" counts depends on the server's
 			// parser: with a filter, do not guess.
 			rule, denied = "duplicate", true
+		}
+		if b.guard != nil && !denied {
+			if k := kindForUse(e.method); k != nil {
+				if why = b.guard.refusedParams(k, v.params); why != "" {
+					rule, denied = "tools.pin", true
+					if e.tool == "" {
+						e.tool = useName(k, v.params)
+					}
+				}
+			}
+		}
+		if b.audit != nil && b.auditBodies {
+			e.body = c.bodyOf(msg)
 		}
 		if denied {
 			e.blocked = true
@@ -108,7 +121,10 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 			if !json.Valid(id) {
 				id = []byte("null") // the client's stdout only ever gets valid JSON
 			}
-			c.reply = appendBlockedReply(c.reply[:0], id, e.tool, rule)
+			if why == "" {
+				why = blockedMessage(e.tool, rule)
+			}
+			c.reply = appendErrorReply(c.reply[:0], id, CodeToolBlocked, why)
 			if err := b.client.reply(c.reply); err != nil {
 				return false, errWriteClient(err)
 			}
@@ -119,15 +135,34 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 			return false, nil
 		}
 		if v.kind == kindRequest {
-			c.key = b.remember(b.clientReqs, "client", c.key, v.id, pending{method: e.method, tool: e.tool, start: time.Now()})
+			p := pending{method: e.method, tool: e.tool, start: time.Now()}
+			if kindForList(e.method) != nil && len(v.params) > 0 && hasMember(v.params, "cursor") {
+				p.paged = true
+			}
+			c.key = b.remember(b.clientReqs, "client", c.key, v.id, p)
 		}
 	case kindResponse, kindError:
-		c.key = settle(b.serverReqs, c.key, &v, &e)
+		c.key, _ = settle(b.serverReqs, c.key, &v, &e)
+		if b.audit != nil && b.auditBodies {
+			e.body = c.bodyOf(msg)
+		}
 	}
 	if b.audit != nil {
 		c.audit = b.audit.write(c.audit, &e)
 	}
 	return true, nil
+}
+
+// bodyOf returns a client message for the audit log, with secrets redacted;
+// nil if it is not valid JSON.
+func (c *clientStream) bodyOf(msg []byte) []byte {
+	if !json.Valid(msg) {
+		return nil
+	}
+	if c.b.redact != nil {
+		msg, _ = c.b.redact.Redact(msg)
+	}
+	return msg
 }
 
 var codeBlocked = []byte("-32602")
@@ -168,7 +203,7 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 			r = append(r, ',')
 		}
 		n++
-		r = appendBlockedReply(r, v.id, tool, rule)
+		r = appendErrorReply(r, v.id, CodeToolBlocked, blockedMessage(tool, rule))
 		r = r[:len(r)-1] // each reply's "\n"
 		if b.audit != nil {
 			a := auditEntry{dir: "c2s", kind: kindRequest, id: v.id, method: methodName(v.method), blocked: true}
@@ -195,9 +230,10 @@ func (s *serverStream) policy(msg, out []byte) []byte {
 		if v.kind == kindBatch {
 			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a server batch through unread", slog.Int("bytes", len(msg)))
 		}
-		return out
+		return s.redacted(msg, out, nil)
 	}
 	e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
+	var events []policyEvent
 	switch v.kind {
 	case kindRequest, kindNotification:
 		e.method = methodName(v.method)
@@ -205,21 +241,98 @@ func (s *serverStream) policy(msg, out []byte) []byte {
 			s.key = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.method, start: time.Now()})
 		}
 	case kindResponse, kindError:
-		s.key = settle(b.clientReqs, s.key, &v, &e)
-		if v.kind == kindResponse && e.method == "tools/list" && b.filter != nil {
-			var removed []string
-			s.out, removed = b.filter.filterToolsList(s.out[:0], msg, &v)
-			if removed != nil {
-				b.log.LogAttrs(context.Background(), slog.LevelInfo, "removed blocked tools from tools/list", slog.Any("tools", removed))
-				s.out = append(s.out, '\n')
-				out = s.out
+		var p pending
+		s.key, p = settle(b.clientReqs, s.key, &v, &e)
+		if v.kind == kindResponse {
+			out, events = s.result(msg, out, &v, e.method, p.paged)
+		}
+	}
+	out = s.redacted(msg, out, &e)
+	if b.audit != nil {
+		if b.auditBodies {
+			e.body = trimSpace(out)
+		}
+		s.audit = b.audit.write(s.audit, &e)
+		for _, ev := range events {
+			pe := auditEntry{dir: "s2c", kind: kindPolicy, method: e.method, tool: ev.item, policy: ev.policy, finding: ev.finding, severity: ev.severity, detail: ev.detail}
+			s.audit = b.audit.write(s.audit, &pe)
+		}
+	}
+	return out
+}
+
+// result applies the list and instructions policies to a response to a
+// request for method, and returns what to forward.
+func (s *serverStream) result(msg, out []byte, v *view, method string, paged bool) ([]byte, []policyEvent) {
+	b := s.b
+	if method == "tools/list" && b.filter != nil {
+		var removed []string
+		s.out, removed = b.filter.filterToolsList(s.out[:0], msg, v)
+		if removed != nil {
+			b.log.LogAttrs(context.Background(), slog.LevelInfo, "removed blocked tools from tools/list", slog.Any("tools", removed))
+			msg = s.out
+			s.out = append(s.out, '\n')
+			out = s.out
+			if b.guard != nil {
+				// The guard reads the filtered list; view it anew.
+				nv, ok := parseView(msg)
+				if !ok {
+					return out, nil
+				}
+				*v = nv
 			}
 		}
 	}
-	if b.audit != nil {
-		s.audit = b.audit.write(s.audit, &e)
+	if b.guard == nil || len(v.result) == 0 || v.result[0] != '{' {
+		return out, nil
 	}
-	return out
+	if k := kindForList(method); k != nil {
+		lastPage := !hasMember(v.result, "nextCursor")
+		rewritten, events, changed := b.guard.rewriteList(s.spare[:0], msg, v, k, !paged && lastPage, lastPage)
+		if changed {
+			s.spare = append(rewritten, '\n')
+			out = s.spare
+		}
+		return out, events
+	}
+	if method == "initialize" || method == "server/discover" {
+		raw := memberValue(v.result, "instructions")
+		text, ok := unquote(raw)
+		if !ok {
+			return out, nil
+		}
+		strip, events := b.guard.checkInstructions(text)
+		if strip {
+			if r, ok := removeMember(s.spare[:0], msg, v.resultAt, "instructions"); ok {
+				s.spare = append(r, '\n')
+				out = s.spare
+			}
+		}
+		return out, events
+	}
+	return out, nil
+}
+
+// redacted applies secret redaction to the message about to be forwarded.
+func (s *serverStream) redacted(msg, out []byte, e *auditEntry) []byte {
+	r := s.b.redact
+	if r == nil {
+		return out
+	}
+	body := out
+	if len(body) > 0 && body[len(body)-1] == '\n' {
+		body = body[:len(body)-1]
+	}
+	red, counts := r.Redact(body)
+	if counts == nil {
+		return out
+	}
+	if e != nil {
+		e.redacted = counts
+	}
+	s.b.noteRedactions(counts, e)
+	s.red = append(append(s.red[:0], red...), '\n')
+	return s.red
 }
 
 // methodName decodes the raw method string of a view.
@@ -267,16 +380,18 @@ func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending) 
 }
 
 // settle fills e from the request a response or error answers (taken from
-// reqs), and the error's code; key is a reusable buffer, returned.
-func settle(reqs *tracker, key []byte, v *view, e *auditEntry) []byte {
+// reqs), and the error's code; key is a reusable buffer, returned with the
+// request.
+func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending) {
+	var p pending
 	key, ok := idKey(key[:0], v.id)
 	if ok {
-		if p, ok := reqs.take(key); ok {
+		if p, ok = reqs.take(key); ok {
 			e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
 		}
 	}
 	if v.kind == kindError {
 		e.errCode = errorCode(v.err)
 	}
-	return key
+	return key, p
 }

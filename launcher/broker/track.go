@@ -15,6 +15,7 @@ type pending struct {
 	tool   string // the tool of a tools/call
 	start  time.Time
 	seq    uint64
+	paged  bool // a list request for a page after the first
 }
 
 // tracker maps the ids of one direction's requests in flight to what they

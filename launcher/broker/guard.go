@@ -1,0 +1,568 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// guard applies the pin and scan policies to the lists a server answers
+// (tools, prompts, resources, resource templates) and to its instructions,
+// and remembers which items it withheld so that uses of them are refused.
+type guard struct {
+	pin, scan Mode
+	store     PinStore // nil: pins are not kept
+	id        Identity
+	others    []string // other servers' tool names, for the shadowing check
+	diag      io.Writer
+	log       *slog.Logger
+	now       func() time.Time
+
+	mu sync.Mutex
+	// withheld maps list kind → item name → why, for refusing uses.
+	withheld map[string]map[string]string
+	// unreadable is set when the pin store cannot be read: every item is
+	// withheld until the user resets it.
+	unreadable string
+	// trusted marks lists pinned for the first time in this session:
+	// everything the server lists in it is pinned, across pages.
+	trusted map[string]bool
+	warned  map[string]bool // warnings already shown, by kind/name/sha
+}
+
+func newGuard(opts Options, diag io.Writer, log *slog.Logger) *guard {
+	pin, scan := opts.Pin, opts.Scan
+	if pin == "" {
+		pin = ModeBlock
+	}
+	if scan == "" {
+		scan = ModeOff
+	}
+	if opts.Pins == nil {
+		pin = ModeOff
+	}
+	if pin == ModeOff && scan == ModeOff {
+		return nil
+	}
+	return &guard{
+		pin: pin, scan: scan, store: opts.Pins, id: opts.Identity, others: opts.OtherTools,
+		diag: diag, log: log, now: time.Now,
+		withheld: map[string]map[string]string{},
+		trusted:  map[string]bool{},
+		warned:   map[string]bool{},
+	}
+}
+
+// listItem is one element of a list result.
+type listItem struct {
+	name    string
+	raw     []byte
+	canon   json.RawMessage
+	sum     string
+	invalid string // why the item could not be read; it is withheld
+}
+
+// policyEvent is something the guard did or saw, for the audit log.
+type policyEvent struct {
+	policy   string // "pin" or "scan"
+	item     string
+	finding  string
+	severity string
+	detail   string
+}
+
+// checkList applies the policies to the items of one list result and
+// returns which to withhold (same order as items) and what happened.
+// complete says the result is the whole list (no paging), so pinned items
+// missing from it were removed.
+//
+// The first listing of a kind the store has never seen is trusted, all
+// its pages: what it holds is pinned. Later listings are checked.
+func (g *guard) checkList(k *listKind, items []listItem, complete, lastPage bool) (drop []bool, events []policyEvent) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	drop = make([]bool, len(items))
+	withheld := map[string]string{}
+	for i, it := range items {
+		if it.invalid != "" {
+			drop[i] = true
+			withheld[it.name] = it.invalid
+		}
+	}
+	if g.pin != ModeOff {
+		events = g.checkPins(k, items, complete, drop, withheld)
+	}
+	if g.scan != ModeOff {
+		events = append(events, g.checkScan(k, items, drop, withheld)...)
+	}
+	// A list answer replaces what was withheld before for the items it
+	// names; items not in it keep their state (another page may hold them).
+	w := g.withheld[k.name]
+	if w == nil {
+		w = map[string]string{}
+		g.withheld[k.name] = w
+	}
+	for _, it := range items {
+		delete(w, it.name)
+	}
+	for name, why := range withheld {
+		w[name] = why
+	}
+	if lastPage {
+		g.trusted[k.name] = false
+	}
+	return drop, events
+}
+
+// checkPins compares items with the pin store; it runs with g.mu held.
+func (g *guard) checkPins(k *listKind, items []listItem, complete bool, drop []bool, withheld map[string]string) []policyEvent {
+	var events []policyEvent
+	set, err := g.store.Load()
+	if err != nil {
+		g.unreadable = fmt.Sprintf("the pin store for %s cannot be read (%v): every %s is withheld until you check it and run `mcpbox pins reset %s`",
+			g.id.Server, err, k.noun, g.id.Server)
+		if !g.warned["unreadable"] {
+			g.warned["unreadable"] = true
+			g.warnf("%s", g.unreadable)
+		}
+		for i := range items {
+			drop[i] = true
+			withheld[items[i].name] = "pin store unreadable"
+		}
+		return []policyEvent{{policy: "pin", severity: SeverityHigh, detail: g.unreadable}}
+	}
+	g.unreadable = ""
+	if set == nil {
+		set = &PinSet{Format: PinFormat, Server: g.id.Server, Identity: g.id.Key, Package: g.id.Package, Version: g.id.Version}
+	}
+	if set.Lists == nil {
+		set.Lists = map[string]*PinList{}
+	}
+	list := set.Lists[k.name]
+	if list == nil {
+		list = &PinList{}
+		set.Lists[k.name] = list
+		g.trusted[k.name] = true
+	}
+	if list.Pinned == nil {
+		list.Pinned = map[string]Pin{}
+	}
+	now := g.now().UTC()
+	changed := false
+	upgrade := set.Version != "" && g.id.Version != "" && set.Version != g.id.Version
+	seen := make(map[string]bool, len(items))
+	for i, it := range items {
+		if it.invalid != "" {
+			continue
+		}
+		seen[it.name] = true
+		p := Pin{SHA256: it.sum, Definition: string(it.canon), Version: g.id.Version, Time: now}
+		old, pinned := list.Pinned[it.name]
+		switch {
+		case pinned && old.SHA256 == it.sum:
+			if _, ok := list.Pending[it.name]; ok {
+				delete(list.Pending, it.name) // the server went back to the pinned definition
+				changed = true
+			}
+			continue
+		case g.trusted[k.name] && !pinned:
+			list.Pinned[it.name] = p
+			changed = true
+			continue
+		}
+		if q, ok := list.Pending[it.name]; !ok || q.SHA256 != it.sum {
+			if list.Pending == nil {
+				list.Pending = map[string]Pin{}
+			}
+			list.Pending[it.name] = p
+			changed = true
+		}
+		what := "new " + k.noun
+		if pinned {
+			what = k.noun + " changed since it was pinned"
+		}
+		if upgrade {
+			what += fmt.Sprintf(" (package %s updated %s → %s)", g.id.Package, set.Version, g.id.Version)
+		}
+		action := "warning only (tools.pin: warn)"
+		if g.pin == ModeBlock {
+			drop[i] = true
+			withheld[it.name] = what
+			action = "withheld from the client"
+		}
+		events = append(events, policyEvent{policy: "pin", item: it.name, severity: SeverityHigh, detail: what + "; " + action})
+		if key := "pin/" + k.name + "/" + it.name + "/" + it.sum; !g.warned[key] {
+			g.warned[key] = true
+			g.warnf("%s %s of %s: %s; %s.\n%s  review: mcpbox pins diff %s\n  accept: mcpbox pins approve %s %s",
+				k.noun, shownName(it.name), g.id.Server, what, action,
+				indent(DiffDefinitions(old.Definition, string(it.canon))), g.id.Server, g.id.Server, shellQuote(it.name))
+		}
+	}
+	if complete && !g.trusted[k.name] {
+		var gone []string
+		for name := range list.Pinned {
+			if !seen[name] {
+				gone = append(gone, name)
+			}
+		}
+		sort.Strings(gone)
+		for _, name := range gone {
+			events = append(events, policyEvent{policy: "pin", item: name, severity: SeverityLow, detail: k.noun + " pinned before is no longer listed"})
+			if key := "gone/" + k.name + "/" + name; !g.warned[key] {
+				g.warned[key] = true
+				g.warnf("%s %s of %s is no longer listed (it stays pinned)", k.noun, shownName(name), g.id.Server)
+			}
+		}
+	}
+	if upgrade && set.PendingCount() == 0 {
+		// A new package version with the same definitions: nothing to approve.
+		g.log.LogAttrs(context.Background(), slog.LevelInfo, "package updated, pinned definitions unchanged",
+			slog.String("package", g.id.Package), slog.String("from", set.Version), slog.String("to", g.id.Version))
+		set.Version = g.id.Version
+		changed = true
+	}
+	if set.Version == "" && g.id.Version != "" {
+		set.Version, changed = g.id.Version, true
+	}
+	if changed {
+		if err := g.store.Save(set); err != nil {
+			g.warnf("could not save the pins of %s to %s: %v", g.id.Server, g.store.Where(), err)
+		}
+	}
+	return events
+}
+
+// checkScan runs the poisoning scan on items; it runs with g.mu held.
+func (g *guard) checkScan(k *listKind, items []listItem, drop []bool, withheld map[string]string) []policyEvent {
+	findings := make([][]Finding, len(items))
+	var names []string
+	var named []int // index in items of each name
+	for i, it := range items {
+		if it.invalid != "" {
+			continue
+		}
+		if k.name == "tools" {
+			findings[i] = ScanTool(it.raw, i)
+			names, named = append(names, it.name), append(named, i)
+		} else {
+			findings[i] = scanItem(k, it.raw, i)
+		}
+	}
+	if len(g.others) > 0 && len(names) > 0 {
+		for _, f := range ScanShadowing(names, g.others) {
+			var n int
+			fmt.Sscanf(f.Field, "tools[%d]", &n)
+			if n >= 0 && n < len(named) {
+				i := named[n]
+				f.Field = fmt.Sprintf("tools[%d].name", i)
+				findings[i] = append(findings[i], f)
+			}
+		}
+	}
+	var events []policyEvent
+	for i, it := range items {
+		g.applyFindings(k, i, it, findings[i], drop, withheld, &events)
+	}
+	return events
+}
+
+func (g *guard) applyFindings(k *listKind, i int, it listItem, findings []Finding, drop []bool, withheld map[string]string, events *[]policyEvent) {
+	if len(findings) == 0 {
+		return
+	}
+	block := false
+	for _, f := range findings {
+		if f.Severity != SeverityLow {
+			block = g.scan == ModeBlock
+		}
+	}
+	action := "warning only (tools.scan: warn)"
+	if block {
+		drop[i] = true
+		withheld[it.name] = "poisoning scan: " + findings[0].Rule
+		action = "withheld from the client (tools.scan: block)"
+	}
+	var lines []string
+	for _, f := range findings {
+		*events = append(*events, policyEvent{policy: "scan", item: it.name, finding: f.Rule, severity: f.Severity, detail: f.Field + ": " + f.Excerpt})
+		lines = append(lines, fmt.Sprintf("  [%s] %s at %s: %s", f.Severity, f.Rule, f.Field, f.Excerpt))
+	}
+	if key := "scan/" + k.name + "/" + it.name + "/" + it.sum; !g.warned[key] {
+		g.warned[key] = true
+		g.warnf("%s %s of %s looks poisoned; %s:\n%s", k.noun, shownName(it.name), g.id.Server, action, strings.Join(lines, "\n"))
+	}
+}
+
+// scanItem scans a prompt, resource or resource template: its name, title
+// and description, and a prompt's argument descriptions.
+func scanItem(k *listKind, raw []byte, index int) []Finding {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	prefix := fmt.Sprintf("%s[%d]", k.name, index)
+	var out []Finding
+	for _, f := range []string{"name", "title", "description"} {
+		if s, ok := m[f].(string); ok {
+			out = append(out, scanText(prefix+"."+f, s, f == "description")...)
+		}
+	}
+	if args, ok := m["arguments"].([]any); ok {
+		for j, a := range args {
+			if am, ok := a.(map[string]any); ok {
+				if s, ok := am["description"].(string); ok {
+					out = append(out, scanText(fmt.Sprintf("%s.arguments[%d].description", prefix, j), s, true)...)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkInstructions scans a server's instructions (initialize or
+// server/discover result) and reports whether to strip them.
+func (g *guard) checkInstructions(s string) (strip bool, events []policyEvent) {
+	if g.scan == ModeOff {
+		return false, nil
+	}
+	findings := ScanInstructions(s)
+	if len(findings) == 0 {
+		return false, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	action := "warning only (tools.scan: warn)"
+	for _, f := range findings {
+		if f.Severity != SeverityLow && g.scan == ModeBlock {
+			strip, action = true, "removed before the client sees them (tools.scan: block)"
+		}
+	}
+	var lines []string
+	for _, f := range findings {
+		events = append(events, policyEvent{policy: "scan", finding: f.Rule, severity: f.Severity, detail: f.Field + ": " + f.Excerpt})
+		lines = append(lines, fmt.Sprintf("  [%s] %s: %s", f.Severity, f.Rule, f.Excerpt))
+	}
+	if !g.warned["instructions/"+s] {
+		g.warned["instructions/"+s] = true
+		g.warnf("the instructions of %s look poisoned; %s:\n%s", g.id.Server, action, strings.Join(lines, "\n"))
+	}
+	return strip, events
+}
+
+// refused reports why a use of an item (tools/call, prompts/get,
+// resources/read) must be refused, or "".
+func (g *guard) refused(k *listKind, name string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unreadable != "" {
+		return g.unreadable
+	}
+	why, ok := g.withheld[k.name][name]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s %s is withheld by mcpbox: %s (see mcpbox's warnings; `mcpbox pins diff %s`)", k.noun, escapeNonASCII(name), why, g.id.Server)
+}
+
+func (g *guard) warnf(format string, args ...any) {
+	msg := "mcpbox: " + fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	if _, err := io.WriteString(g.diag, msg); err != nil {
+		g.log.LogAttrs(context.Background(), slog.LevelDebug, "write diagnostic", slog.Any("err", err))
+	}
+}
+
+// shownName quotes an item's name for a warning, every non-ASCII rune
+// escaped: a look-alike name must not pass for the real one.
+func shownName(name string) string {
+	return `"` + escapeNonASCII(name) + `"`
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n"
+}
+
+// shellQuote quotes s for a command the user may paste.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(EscapeHidden(s), "'", `'\''`) + "'"
+}
+
+// readItems reads the elements of a list result's array into items, with
+// their definitions. An element that is not an object with a string name
+// (URI) is kept unnamed and marked invalid: it is withheld, since it cannot
+// be pinned or refused by name.
+func readItems(k *listKind, arr []byte) ([]listItem, bool) {
+	var items []listItem
+	ok := eachElement(arr, func(s, e int) {
+		raw := arr[s:e]
+		it := listItem{raw: raw}
+		names := 0
+		eachMember(raw, 0, func(key []byte, vs, ve int) bool {
+			if keyIs(key, k.key) {
+				names++
+				if n, ok := unquote(raw[vs:ve]); ok {
+					it.name = n
+				}
+			}
+			return true
+		})
+		switch {
+		case names != 1 || it.name == "":
+			it.invalid = fmt.Sprintf("malformed %s entry (its %s is missing, duplicated or not a string)", k.noun, k.key)
+		default:
+			canon, sum, err := k.definition(raw)
+			if err != nil {
+				it.invalid = err.Error()
+			}
+			it.canon, it.sum = canon, sum
+		}
+		items = append(items, it)
+	})
+	return items, ok
+}
+
+// hasMember reports whether the object obj has a member named name.
+func hasMember(obj []byte, name string) bool {
+	found := false
+	eachMember(obj, 0, func(key []byte, _, _ int) bool {
+		if keyIs(key, name) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// memberValue returns the raw value of obj's last member named name.
+func memberValue(obj []byte, name string) []byte {
+	var v []byte
+	eachMember(obj, 0, func(key []byte, vs, ve int) bool {
+		if keyIs(key, name) {
+			v = obj[vs:ve]
+		}
+		return true
+	})
+	return v
+}
+
+// rewriteList applies the guard to the k list in msg's result and appends
+// to dst the message with withheld items removed; changed is false (and dst
+// unchanged) when nothing is withheld. Every other byte of msg is kept.
+func (g *guard) rewriteList(dst, msg []byte, v *view, k *listKind, complete, lastPage bool) (out []byte, events []policyEvent, changed bool) {
+	var cuts []span
+	var keep [][]span
+	base := v.resultAt
+	arrays := 0
+	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
+		if keyIs(key, k.name) {
+			arrays++
+		}
+		return true
+	})
+	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
+		if !keyIs(key, k.name) {
+			return true
+		}
+		arr := v.result[vs:ve]
+		items, ok := readItems(k, arr)
+		if !ok {
+			return true
+		}
+		drop, evs := g.checkList(k, items, complete && arrays == 1, lastPage)
+		events = append(events, evs...)
+		var kept []span
+		cut := false
+		i := 0
+		eachElement(arr, func(s, e int) {
+			if drop[i] || arrays > 1 {
+				// Two arrays under one key: clients disagree on which
+				// counts, so neither is shown.
+				cut = true
+			} else {
+				kept = append(kept, span{base + vs + s, base + vs + e})
+			}
+			i++
+		})
+		if cut {
+			cuts = append(cuts, span{base + vs, base + ve})
+			keep = append(keep, kept)
+		}
+		return true
+	})
+	if len(cuts) == 0 {
+		return dst, events, false
+	}
+	return spliceArrays(dst, msg, cuts, keep), events, true
+}
+
+// refusedParams is refused for the item a request's params name; every
+// member naming it counts, so a duplicate cannot smuggle a withheld name.
+func (g *guard) refusedParams(k *listKind, params []byte) string {
+	if len(params) == 0 || params[0] != '{' {
+		return ""
+	}
+	why := ""
+	eachMember(params, 0, func(key []byte, vs, ve int) bool {
+		if keyIs(key, k.useKey) {
+			if n, ok := unquote(params[vs:ve]); ok {
+				why = g.refused(k, n)
+			}
+		}
+		return why == ""
+	})
+	return why
+}
+
+// useName is the item a request's params name.
+func useName(k *listKind, params []byte) string {
+	n, _ := unquote(memberValue(params, k.useKey))
+	return n
+}
+
+// removeMember appends to dst msg with the member name removed from the
+// object that starts at msg[at]. ok is false if it has no such member.
+func removeMember(dst, msg []byte, at int, name string) ([]byte, bool) {
+	type member struct{ ks, ve int }
+	var ms []member
+	target := -1
+	obj := msg[at:]
+	eachMember(obj, 0, func(key []byte, vs, ve int) bool {
+		ks := cap(obj) - cap(key) // key is a subslice of obj
+		if keyIs(key, name) {
+			target = len(ms)
+		}
+		ms = append(ms, member{at + ks, at + ve})
+		return true
+	})
+	if target < 0 {
+		return dst, false
+	}
+	var cs, ce int
+	switch {
+	case target+1 < len(ms):
+		cs, ce = ms[target].ks, ms[target+1].ks
+	case target > 0:
+		cs, ce = ms[target-1].ve, ms[target].ve
+	default:
+		cs, ce = ms[target].ks, ms[target].ve
+	}
+	dst = append(dst, msg[:cs]...)
+	return append(dst, msg[ce:]...), true
+}
