@@ -84,8 +84,11 @@ func BenchmarkServerToClient10MB(b *testing.B) {
 }
 
 // policyOpts turns on every policy this package has, writing the audit log
-// to io.Discard.
-var policyOpts = Options{ToolDeny: []string{"write_*", "delete_*"}, ToolAllow: []string{"*"}, Audit: io.Discard}
+// to io.Discard: tool filter, audit, pins, poisoning scan (block) and
+// redaction of two passed-in values and the token shapes.
+var policyOpts = Options{ToolDeny: []string{"write_*", "delete_*"}, ToolAllow: []string{"*"}, Audit: io.Discard,
+	Pins: &memPins{}, Identity: everything, Scan: ModeBlock,
+	Redactor: NewRedactor(map[string]string{"GITHUB_TOKEN": "ghp_0123456789abcdefghij0123456789abcdef", "API_KEY": "k-8f3a9c2e7b1d"})}
 
 func BenchmarkServerToClient1KBPolicies(b *testing.B) {
 	benchCopyOpts(b, mcp1KB(), policyOpts, serverToClient)
@@ -101,6 +104,16 @@ func BenchmarkServerToClient10MBAudit(b *testing.B) {
 	chunk := `lorem ipsum dolor sit amet, \"quoted\" and\n `
 	text := strings.Repeat(chunk, (10<<20-len(head)-len(tail))/len(chunk))
 	benchCopyOpts(b, []byte(head+text+tail), Options{Audit: io.Discard}, serverToClient)
+}
+
+// BenchmarkServerToClient10MBAllPolicies is the 10 MB result with every
+// policy on, redaction included: redaction must look at every byte.
+func BenchmarkServerToClient10MBAllPolicies(b *testing.B) {
+	head := `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"`
+	tail := `"}],"isError":false}}`
+	chunk := `lorem ipsum dolor sit amet, \"quoted\" and\n `
+	text := strings.Repeat(chunk, (10<<20-len(head)-len(tail))/len(chunk))
+	benchCopyOpts(b, []byte(head+text+tail), policyOpts, serverToClient)
 }
 
 // echoServer answers each line from r with the same line on w.

@@ -24,7 +24,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -313,7 +312,16 @@ func (s *serverStream) fromServer(line []byte) error {
 	if len(msg) == 0 {
 		return nil
 	}
-	if !isObject(msg) {
+	var v view
+	var viewed bool
+	if s.b.policies {
+		// Validate and view in one pass.
+		var valid bool
+		if v, viewed, valid = parseValidView(msg); !valid {
+			s.divert(msg)
+			return nil
+		}
+	} else if !isObject(msg) {
 		s.divert(msg)
 		return nil
 	}
@@ -324,7 +332,7 @@ func (s *serverStream) fromServer(line []byte) error {
 		out = s.lines.terminate(msg)
 	}
 	if s.b.policies {
-		out = s.policy(msg, out)
+		out = s.policy(msg, out, v, viewed)
 	}
 	if err := s.b.client.write(out); err != nil {
 		return fmt.Errorf("broker: write to client: %w", err)
@@ -358,10 +366,10 @@ func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
 }
 
 // isObject reports whether msg, with no surrounding whitespace, is a JSON
-// object. The first and last bytes reject most stray output before json.Valid
-// looks at the whole line.
+// object. The first and last bytes reject most stray output before
+// validJSON looks at the whole line.
 func isObject(msg []byte) bool {
-	return msg[0] == '{' && msg[len(msg)-1] == '}' && json.Valid(msg)
+	return msg[0] == '{' && msg[len(msg)-1] == '}' && validJSON(msg)
 }
 
 // divert writes msg to the diagnostic writer as one warning line. Control

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -164,5 +165,99 @@ func FuzzClientToServer(f *testing.F) {
 			t.Fatalf("with an audit log the server received\n%q\nwant\n%q", out.Bytes(), data)
 		}
 		checkAudit(t, audit.Bytes())
+	})
+}
+
+// FuzzPolicies feeds lines to both sides of one broker with every policy on
+// (filter, pins, scan in block mode, redaction, audit with bodies): whatever
+// the lines, nothing panics, the client only ever gets whole JSON objects,
+// the audit log stays valid JSON lines, and the request trackers stay
+// within their bound.
+func FuzzPolicies(f *testing.F) {
+	if data, err := os.ReadFile(replayFile); err == nil {
+		var session []byte
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			var r recorded
+			if json.Unmarshal(l, &r) != nil {
+				continue
+			}
+			side := byte('s')
+			if r.Dir == "c2s" {
+				side = 'c'
+			}
+			if len(r.Line) < 4<<10 {
+				session = append(append(append(session, side), r.Line...), '\n')
+			}
+		}
+		f.Add(session)
+	}
+	f.Add([]byte("c{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}\ns" + toolsList("1", echoTool, addPoisoned) + "\nc{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"add\",\"name\":\"echo\"}}\n"))
+	f.Add([]byte("c{\"id\":[1],\"method\":\"tools/list\"}\ns{\"id\":[1],\"result\":{\"tools\":[{\"name\":1},{},[]],\"tools\":{}}}\n"))
+	f.Add([]byte("c{\"id\":3,\"method\":\"initialize\"}\ns{\"id\":3,\"result\":{\"instructions\":\"<IMPORTANT>x</IMPORTANT>\",\"instructions\":\"y\"}}\n"))
+	f.Add([]byte("s{\"method\":\"notifications/message\",\"params\":{\"data\":\"ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \\u0067hp_\"}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		store := &memPins{}
+		var diag, audit bytes.Buffer
+		b := New(Options{
+			Diag: &diag, Audit: &audit, AuditBodies: true, MaxInFlight: 8,
+			ToolDeny: []string{"admin-*"}, Pins: store, Identity: everything, Scan: ModeBlock,
+			OtherTools: []string{"read_file"}, Redactor: NewRedactor(map[string]string{"TOKEN": "s3cr3t-token-value"}),
+		})
+		var toClient writeRecorder
+		if err := b.client.attach(&toClient); err != nil {
+			t.Fatal(err)
+		}
+		c := &clientStream{b: b, dst: io.Discard}
+		s := &serverStream{b: b, lines: b.newLineReader(nil)}
+		for _, l := range bytes.SplitAfter(data, []byte("\n")) {
+			if len(l) < 2 {
+				continue
+			}
+			if l[0] == 'c' {
+				if err := c.fromClient(l[1:]); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := s.fromServer(l[1:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, w := range toClient.writes {
+			msg, ok := bytes.CutSuffix(w, []byte("\n"))
+			if !ok || bytes.IndexByte(msg, '\n') >= 0 || !json.Valid(msg) || len(msg) == 0 || (msg[0] != '{' && msg[0] != '[') {
+				t.Fatalf("write %q is not one complete JSON line", w)
+			}
+		}
+		checkAudit(t, audit.Bytes())
+		if n, m := b.clientReqs.len(), b.serverReqs.len(); n > 8 || m > 8 {
+			t.Fatalf("trackers hold %d and %d requests, bound 8", n, m)
+		}
+	})
+}
+
+// FuzzParseView checks the one-pass view of a server message against the
+// two passes it replaces: validJSON, then parseView.
+func FuzzParseView(f *testing.F) {
+	for _, r := range replay {
+		f.Add([]byte(r.line))
+	}
+	f.Add([]byte(`{"id":1,"id":2,"result":{"a":[1,{"b":"}"}]},"x":"\""}`))
+	f.Add([]byte(`{"method":"m","params":[{"id":3}],"error":null}`))
+	f.Add([]byte(`{ "id" : 1 , "result" : { } }`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg := trimSpace(data)
+		v2, ok2, valid := parseValidView(msg)
+		want := len(msg) > 0 && isObject(msg)
+		if valid != want {
+			t.Fatalf("valid = %v, want %v", valid, want)
+		}
+		if !valid {
+			return
+		}
+		v1, ok1 := parseView(msg)
+		if ok1 != ok2 || v1.kind != v2.kind || v1.dup != v2.dup || v1.resultAt != v2.resultAt ||
+			!bytes.Equal(v1.id, v2.id) || !bytes.Equal(v1.method, v2.method) || !bytes.Equal(v1.params, v2.params) ||
+			!bytes.Equal(v1.result, v2.result) || !bytes.Equal(v1.err, v2.err) {
+			t.Fatalf("one-pass view %+v %v, two-pass %+v %v", v2, ok2, v1, ok1)
+		}
 	})
 }

@@ -223,9 +223,10 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 // policy applies the policies to one server message (msg, already known to
 // be a JSON object) and returns what to write to the client: out, or a
 // rewritten message.
-func (s *serverStream) policy(msg, out []byte) []byte {
+//
+// v is msg's view, ok false if msg is not a JSON-RPC shape it knows.
+func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	b := s.b
-	v, ok := parseView(msg)
 	if !ok {
 		if v.kind == kindBatch {
 			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a server batch through unread", slog.Int("bytes", len(msg)))
