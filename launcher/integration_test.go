@@ -109,7 +109,13 @@ func TestEverythingServer(t *testing.T) {
 	os.Setenv("MCPBOX_TEST_SECRET", "must-not-leak")
 	t.Cleanup(func() { os.Unsetenv("MCPBOX_TEST_PASSED"); os.Unsetenv("MCPBOX_TEST_SECRET") })
 
-	cmd := e.command("--env", "MCPBOX_TEST_PASSED", "--env", "LITERAL=yes", "--", node, server, "stdio")
+	// Every broker policy on: tool filter, pins and scan in block mode,
+	// redaction, audit with bodies.
+	profile := filepath.Join(t.TempDir(), "all-policies.yaml")
+	writeFile(t, profile, "name: all-policies\nextends: untrusted\ntools: { deny: [\"no-such-tool\"], pin: block, scan: block }\n")
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	cmd := e.command("--profile", profile, "--audit", audit, "--audit-bodies",
+		"--env", "MCPBOX_TEST_PASSED", "--env", "LITERAL=yes", "--", node, server, "stdio")
 	cmd.Env = append(cmd.Env, "MCPBOX_TEST_PASSED=from-host", "MCPBOX_TEST_SECRET=must-not-leak")
 	var progress []float64
 	var mu sync.Mutex
@@ -158,11 +164,30 @@ func TestEverythingServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	envOut := text(r)
-	if !strings.Contains(envOut, "from-host") || !strings.Contains(envOut, "LITERAL") {
-		t.Errorf("declared variables missing from the server's env: %s", envOut)
+	// The passed variable's value is in the server's env, and redacted on
+	// its way back: values passed into the sandbox never reach the client.
+	if !strings.Contains(envOut, `"MCPBOX_TEST_PASSED": "[REDACTED:MCPBOX_TEST_PASSED]"`) || !strings.Contains(envOut, `"LITERAL": "yes"`) {
+		t.Errorf("declared variables missing from the server's env, or not redacted: %s", envOut)
+	}
+	if strings.Contains(envOut, "from-host") {
+		t.Errorf("a passed variable's value came back unredacted: %s", envOut)
 	}
 	if strings.Contains(envOut, "must-not-leak") || strings.Contains(envOut, "MCPBOX_TEST_SECRET") {
 		t.Errorf("an undeclared variable reached the server: %s", envOut)
+	}
+	cs.Close()
+	log, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"dir":"c2s","kind":"request","id":`, `"method":"tools/call","tool":"echo","args_bytes":`,
+		`"redacted":{"MCPBOX_TEST_PASSED":1}`, `"body":{"result":{"content":[{"type":"text","text":"Echo: hello sandbox"}]}`} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(string(log), "from-host") {
+		t.Error("the audit log holds a passed-in secret value")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,6 +73,8 @@ type env struct {
 	addr      string
 	namespace string
 	runDir    string
+	// stateDir is the sessions' $XDG_STATE_HOME: pins and audit logs.
+	stateDir string
 }
 
 // newEnv gates the test on root + containerd + node and sets up cleanup
@@ -87,6 +90,7 @@ func newEnv(t *testing.T) *env {
 		addr:      addr,
 		namespace: "mcpbox-test-" + hex.EncodeToString(sum[:5]),
 		runDir:    t.TempDir(),
+		stateDir:  t.TempDir(),
 	}
 	t.Cleanup(e.checkClean)
 	return e
@@ -134,8 +138,39 @@ func (e *env) checkClean() {
 func (e *env) command(args ...string) *exec.Cmd {
 	full := append([]string{"--containerd-address", e.addr, "--namespace", e.namespace, "--run-dir", e.runDir, "--log-level", "info", "run", "--stop-timeout", "1s"}, args...)
 	cmd := exec.Command(e.bin, full...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = e.environ()
 	return cmd
+}
+
+// environ is the environment of the mcpbox processes a test runs.
+func (e *env) environ() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "XDG_STATE_HOME=" + e.stateDir}
+	for _, k := range []string{"XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// mcpbox runs a non-session mcpbox command and returns its stdout, stderr
+// and exit code.
+func (e *env) mcpbox(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = e.environ()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			e.t.Fatalf("mcpbox %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code
 }
 
 // connect starts mcpbox with args and connects the official MCP Go SDK

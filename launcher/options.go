@@ -79,6 +79,14 @@ type Options struct {
 	// MaxMessage bounds one message from the server, in bytes.
 	MaxMessage int64
 
+	// Audit is the audit log file: "" means the server's default file in
+	// Dirs.AuditDir(), AuditNone none.
+	Audit string
+	// AuditBodies adds whole messages, secrets redacted, to the audit log.
+	AuditBodies bool
+	// NoRedact turns secret redaction off.
+	NoRedact bool
+
 	// The client's side of the stdio stream; only the broker writes Stdout.
 	Stdin  io.Reader
 	Stdout io.Writer

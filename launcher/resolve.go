@@ -50,6 +50,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	}
 
 	var cmd *command
+	var ident broker.Identity
 	if isPkg {
 		entry, err := ensurePackage(ctx, opts, spec, prof)
 		if err != nil {
@@ -58,8 +59,12 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 		if cmd, err = packageCommand(entry, spec); err != nil {
 			return nil, err
 		}
+		ident = broker.Identity{Server: cmd.name, Key: entry.Meta.Ecosystem + ":" + entry.Meta.Name,
+			Package: entry.Meta.Name, Version: entry.Meta.Version}
 	} else if cmd, err = resolveCommand(opts.Command, home); err != nil {
 		return nil, err
+	} else {
+		ident = commandIdentity(cmd.name, opts.Command)
 	}
 
 	environ := opts.Environ
@@ -88,6 +93,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	if err := (broker.Options{ToolAllow: j.toolAllow, ToolDeny: j.toolDeny}).Validate(); err != nil {
 		return nil, &UsageError{Flag: "profile", Err: prof.Errorf("tools", "%v", err)}
 	}
+	j.policy = brokerPolicy(opts, prof, ident, env)
 	hosts := append(slices.Clone(prof.Network.Allow), opts.AllowHosts...)
 	netOpts := opts
 	netOpts.AllowHosts = hosts

@@ -72,6 +72,8 @@ type job struct {
 	uid, gid uint32
 	// toolAllow and toolDeny are the profile's tool filter (globs).
 	toolAllow, toolDeny []string
+	// policy is the broker's policies but the tool filter and writers.
+	policy sessionPolicy
 	// seccompAllow are syscalls allowed beyond the base filter.
 	seccompAllow []string
 	// install marks a package install step rather than a server: its
@@ -339,8 +341,22 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	}
 	phase("start")
 
-	b := broker.New(broker.Options{MaxMessage: s.opts.MaxMessage, Diag: s.opts.Stderr, Logger: s.opts.Logger,
-		ToolAllow: s.job.toolAllow, ToolDeny: s.job.toolDeny})
+	bopts := s.job.policy.broker
+	bopts.MaxMessage, bopts.Diag, bopts.Logger = s.opts.MaxMessage, s.opts.Stderr, s.opts.Logger
+	bopts.ToolAllow, bopts.ToolDeny = s.job.toolAllow, s.job.toolDeny
+	if !s.job.install {
+		audit, err := s.job.policy.openAudit(s.opts)
+		if err != nil {
+			return err
+		}
+		if audit != nil {
+			defer audit.Close()
+			bopts.Audit = audit
+		}
+	} else {
+		bopts = broker.Options{MaxMessage: s.opts.MaxMessage, Diag: s.opts.Stderr, Logger: s.opts.Logger}
+	}
+	b := broker.New(bopts)
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
