@@ -6,7 +6,7 @@ GOTEST    := CGO_ENABLED=1 $(GO) test -tags $(TAGS)
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: help build setup fixtures test test-unit demo bench lint clean
+.PHONY: help build setup fixtures test test-unit fuzz demo bench lint clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,8 +21,19 @@ setup: ## install missing Debian packages (as root) and start containerd
 fixtures: ## install the real MCP servers the tests use (npm ci, pinned by the lockfile)
 	@cd testdata/servers && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; }
 
-test: setup fixtures ## the whole suite, including root + containerd tests
+test: setup fixtures ## the whole suite, including root + containerd tests, then a short fuzz run
 	$(GOTEST) -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target of the broker, briefly (go test -fuzz takes one target at a time).
+FUZZ_TARGETS := FuzzServerToClient FuzzClientToServer FuzzPolicies FuzzParseView FuzzValidJSON
+FUZZTIME     ?= 8s
+fuzz: ## run each broker fuzz target for FUZZTIME (default 8s)
+	@for f in $(FUZZ_TARGETS); do \
+		echo "fuzz $$f for $(FUZZTIME)"; \
+		$(GOTEST) -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./launcher/broker/ >/tmp/mcpbox-fuzz.log 2>&1 || { cat /tmp/mcpbox-fuzz.log; exit 1; }; \
+		grep -E 'execs: [0-9]+ ' /tmp/mcpbox-fuzz.log | tail -n 1; \
+	done
 
 test-unit: ## tests that need neither root nor containerd
 	$(GOTEST) -count=1 -short ./...

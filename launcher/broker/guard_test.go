@@ -480,3 +480,38 @@ func TestDefinitionCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestListWrongShapes: list results the guard cannot read pass through
+// untouched; entries it cannot name are withheld (they could not be pinned
+// or refused by name); nothing crashes, and the session goes on.
+func TestListWrongShapes(t *testing.T) {
+	store := &memPins{}
+	x := newSession(t, Options{Pins: store, Scan: ModeBlock, Identity: everything})
+	for i, tc := range []struct{ in, out string }{
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":"none"}}`, ""},
+		{`{"jsonrpc":"2.0","id":1,"result":[]}`, ""},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[1,"x",{"name":7},{"description":"no name"},` + echoTool + `]}}`,
+			`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `]}}`},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"b"}]}}`, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `],"tools":[` + addTool + `]}}`, `{"jsonrpc":"2.0","id":1,"result":{"tools":[],"tools":[]}}`},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `]},"error":{"code":1}}`, ""},
+	} {
+		x.client(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+		x.server(tc.in)
+		want := tc.out
+		if want == "" {
+			want = tc.in
+		}
+		if got := x.lastLine(); got != want {
+			t.Errorf("case %d: got\n%s\nwant\n%s", i, got, want)
+		}
+	}
+	// Answers to ids nobody asked for, and huge ids, pass as they are.
+	for _, l := range []string{`{"jsonrpc":"2.0","id":99,"result":{"tools":[` + addPoisoned + `]}}`,
+		`{"jsonrpc":"2.0","id":` + strings.Repeat("9", 5000) + `,"result":{}}`} {
+		x.server(l)
+		if x.lastLine() != l {
+			t.Errorf("unmatched response changed: %.100s", x.lastLine())
+		}
+	}
+}

@@ -42,6 +42,22 @@ const (
 
 const scanMaxExcerpt = 120
 
+// scanMaxRules is how much of one string the pattern rules read.
+const scanMaxRules = 64 << 10
+
+// scanCut returns where the pattern rules stop reading s: at most
+// scanMaxRules bytes, on a rune boundary.
+func scanCut(s string) int {
+	if len(s) <= scanMaxRules {
+		return len(s)
+	}
+	i := scanMaxRules
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
+}
+
 // ScanTool scans one entry of a tools/list result: its name, title,
 // description, annotations.title, and every "description" and "title" string
 // anywhere in inputSchema and outputSchema. index is the tool's position in
@@ -164,14 +180,17 @@ func scanText(field, s string, isDescription bool) []Finding {
 		out = append(out, Finding{"control-chars", SeverityMedium, field, scanExcerpt(s, i, i+1)})
 	}
 
-	norm, offs := scanNormalise(s)
+	// The rules run on a bounded prefix: a megabyte description is
+	// reported as long anyway, and the regexps' linear time is still time.
+	cut := scanCut(s)
+	norm, offs := scanNormalise(s[:cut])
 	seen := map[string]int{}
 	for _, r := range scanRules {
 		loc := r.re.FindStringIndex(norm)
 		if loc == nil || loc[0] >= len(offs) {
 			continue
 		}
-		start, end := offs[loc[0]], len(s)
+		start, end := offs[loc[0]], cut
 		if loc[1] < len(offs) {
 			end = offs[loc[1]]
 		}
