@@ -114,8 +114,8 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 	if len(v.result) == 0 || v.result[0] != '{' {
 		return dst, nil
 	}
-	var cuts []span              // tools arrays to rewrite, in order
-	var keep [][]span            // the kept elements of each
+	var cuts []span   // tools arrays to rewrite, in order
+	var keep [][]span // the kept elements of each
 	base := v.resultAt
 	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
 		if !keyIs(key, "tools") {

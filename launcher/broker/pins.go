@@ -60,9 +60,9 @@ type Pin struct {
 	// change can be shown as a diff. It is a string, not embedded JSON,
 	// so that it survives any re-encoding byte for byte and keeps
 	// matching its hash.
-	Definition string `json:"definition"`
-	Version    string          `json:"version,omitempty"` // the package version it was seen in
-	Time       time.Time       `json:"time"`
+	Definition string    `json:"definition"`
+	Version    string    `json:"version,omitempty"` // the package version it was seen in
+	Time       time.Time `json:"time"`
 }
 
 // Identity names the server a PinSet belongs to.
