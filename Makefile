@@ -11,9 +11,10 @@ LDFLAGS   := -X main.version=$(VERSION)
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/mcpbox (cgo + libseccomp) and bin/mcpbox-init (static, runs inside sandboxes)
+build: ## build bin/mcpbox (cgo + libseccomp), bin/mcpbox-init and bin/mcpbox-probe (static, run inside sandboxes)
 	CGO_ENABLED=1 $(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/mcpbox ./cmd/mcpbox
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-init ./cmd/mcpbox-init
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-probe ./cmd/mcpbox-probe
 
 setup: ## install missing Debian packages (as root) and start containerd
 	@scripts/setup.sh

@@ -74,19 +74,31 @@ func sessionUser(mounts []sandbox.Mount, log *slog.Logger) (uid, gid uint32) {
 // findInit returns the mcpbox-init binary: the given path, else the one
 // installed next to mcpbox's own executable.
 func findInit(path string) (string, error) {
+	return findHelper("mcpbox-init", path, "`make build` puts both in bin/")
+}
+
+// findProbe returns the mcpbox-probe binary: path, or the one next to
+// mcpbox's executable.
+func findProbe(path string) (string, error) {
+	return findHelper("mcpbox-probe", path, "`make build` puts it in bin/")
+}
+
+// findHelper returns the executable name at path, or next to mcpbox's own
+// executable when path is "".
+func findHelper(name, path, how string) (string, error) {
 	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", fmt.Errorf("launcher: find mcpbox-init: %w", err)
+			return "", fmt.Errorf("launcher: find %s: %w", name, err)
 		}
 		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return "", fmt.Errorf("launcher: find mcpbox-init: %w", err)
+			return "", fmt.Errorf("launcher: find %s: %w", name, err)
 		}
-		path = filepath.Join(filepath.Dir(exe), "mcpbox-init")
+		path = filepath.Join(filepath.Dir(exe), name)
 	}
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("launcher: mcpbox-init is missing at %s: install it next to mcpbox (`make build` puts both in bin/)", path)
+		return "", fmt.Errorf("launcher: %s is missing at %s: install it next to mcpbox (%s)", name, path, how)
 	}
 	return path, nil
 }

@@ -38,10 +38,16 @@ func mcpboxBinary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		// The sandbox's user must reach mcpbox-probe, which runs inside.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
 		buildPath = filepath.Join(dir, "mcpbox")
 		// mcpbox-init is static (it runs inside sandboxes); mcpbox
-		// links libseccomp. mcpbox finds the init next to itself.
-		for _, b := range []struct{ pkg, cgo string }{{"./cmd/mcpbox", "1"}, {"./cmd/mcpbox-init", "0"}} {
+		// links libseccomp. mcpbox finds the init (and the selftest probe)
+		// next to itself.
+		for _, b := range []struct{ pkg, cgo string }{{"./cmd/mcpbox", "1"}, {"./cmd/mcpbox-init", "0"}, {"./cmd/mcpbox-probe", "0"}} {
 			cmd := exec.Command("go", "build", "-tags", "seccomp", "-o", dir, b.pkg)
 			cmd.Dir = testutil.RepoRoot(t)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)

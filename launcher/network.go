@@ -154,6 +154,9 @@ func (n *network) env() []string {
 	}
 }
 
+// proxyEnvNames are the names network.env sets.
+var proxyEnvNames = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy", "NODE_USE_ENV_PROXY"}
+
 // resolvConf points the sandbox's resolver at the DNS stub.
 func (n *network) resolvConf() []byte {
 	return []byte("# mcpbox: the sandbox's DNS stub answers only allowlisted names\nnameserver 127.0.0.1\n")

@@ -279,7 +279,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		label:   "install " + spec.String(),
 		uid:     sandbox.DefaultUID,
 		gid:     sandbox.DefaultGID,
-		install: true,
+		batch:   true,
 	}
 	for _, p := range plan.ReadOnly {
 		j.mounts = append(j.mounts, sandbox.Mount{Source: p, Destination: p, ReadOnly: true})

@@ -76,10 +76,10 @@ type job struct {
 	policy sessionPolicy
 	// seccompAllow are syscalls allowed beyond the base filter.
 	seccompAllow []string
-	// install marks a package install step rather than a server: its
-	// stdout is progress for mcpbox's stderr, its stdin is empty, and it
-	// runs until it exits.
-	install bool
+	// batch marks a job that is no MCP server (a package install step,
+	// the selftest probe): its stdout goes to mcpbox's stderr, its stdin
+	// is empty, and it runs until it exits.
+	batch bool
 }
 
 // execute runs a job in a fresh sandbox: seccomp, containerd, network, the
@@ -344,7 +344,7 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	bopts := s.job.policy.broker
 	bopts.MaxMessage, bopts.Diag, bopts.Logger = s.opts.MaxMessage, s.opts.Stderr, s.opts.Logger
 	bopts.ToolAllow, bopts.ToolDeny = s.job.toolAllow, s.job.toolDeny
-	if !s.job.install {
+	if !s.job.batch {
 		audit, err := s.job.policy.openAudit(s.opts)
 		if err != nil {
 			return err
@@ -364,7 +364,7 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	}()
 	toClient := make(chan error, 1)
 	clientGone := make(chan error, 1)
-	if s.job.install {
+	if s.job.batch {
 		// An install step's output is progress for the user; it has no
 		// input, and ends when it exits.
 		go func() {

@@ -1,0 +1,345 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// These tests never run a probe: they build the program and check what it
+// prints and refuses outside a sandbox.
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// probeBinary builds the program once, statically, as mcpbox ships it.
+func probeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mcpbox-probe-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "mcpbox-probe")
+		cmd := exec.Command("go", "build", "-o", buildPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
+
+func TestMain(m *testing.M) {
+	// Helper process for TestInt80: the call may kill its caller (SIGSYS).
+	if os.Getenv("MCPBOX_PROBE_TEST_INT80") == "1" {
+		ret, _ := int80Getpid()
+		fmt.Println(ret)
+		os.Exit(0)
+	}
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
+func TestProbeTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range allProbes() {
+		if seen[p.name] {
+			t.Errorf("duplicate probe name %q", p.name)
+		}
+		seen[p.name] = true
+		if !categories[p.category] {
+			t.Errorf("%s: invalid category %q", p.name, p.category)
+		}
+		if p.tried == "" || p.run == nil {
+			t.Errorf("%s: missing tried or run", p.name)
+		}
+		if !strings.Contains(p.name, "/") {
+			t.Errorf("%s: name is not prefix/name", p.name)
+		}
+	}
+	if len(seen) < 40 {
+		t.Errorf("%d probes, want at least 40", len(seen))
+	}
+}
+
+func TestList(t *testing.T) {
+	bin := probeBinary(t)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "-list", "-i-know-this-is-not-a-sandbox")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("-list: %v\n%s", err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("-list wrote to stderr: %s", stderr.String())
+	}
+	names := map[string]bool{}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var p struct{ Name, Category, Tried string }
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if names[p.Name] {
+			t.Errorf("duplicate name %q", p.Name)
+		}
+		names[p.Name] = true
+		if !categories[p.Category] {
+			t.Errorf("%s: invalid category %q", p.Name, p.Category)
+		}
+	}
+	if len(names) < 40 {
+		t.Errorf("-list printed %d probes, want at least 40", len(names))
+	}
+
+	// -run filters the list too.
+	out, err := exec.Command(bin, "-list", "-i-know-this-is-not-a-sandbox", "-run", "^kernel/mount-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.Contains(line, `"name":"kernel/mount-`) {
+			t.Errorf("-run ^kernel/mount- listed %s", line)
+		}
+	}
+}
+
+func TestRefusesOutsideSandbox(t *testing.T) {
+	if _, err := os.Stat(sandboxInitPath); err == nil {
+		t.Skipf("%s exists: this looks like a sandbox, and the refusal test needs a host", sandboxInitPath)
+	}
+	bin := probeBinary(t)
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"no flags", nil, nil},
+		{"with MCPBOX_SANDBOX=1", nil, []string{"MCPBOX_SANDBOX=1"}},
+		{"one probe with MCPBOX_SANDBOX=1", []string{"-run", "identity/caps-zero"}, []string{"MCPBOX_SANDBOX=1"}},
+		{"-list without the override", []string{"-list"}, []string{"MCPBOX_SANDBOX=1"}},
+		{"override without -list", []string{"-i-know-this-is-not-a-sandbox"}, []string{"MCPBOX_SANDBOX=1"}},
+		{"child mode", []string{childArg, "kernel/mount-tmpfs", "shared"}, []string{"MCPBOX_SANDBOX=1"}},
+		{"child noop", []string{childArg, "noop"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, tc.env...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitRefused {
+				t.Fatalf("exit: %v, want status %d; stderr: %s", err, exitRefused, stderr.String())
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("printed on stdout: %s", stdout.String())
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "mcpbox-probe:") {
+				t.Errorf("want one clear line on stderr, got %q", msg)
+			}
+			if strings.Contains(msg, `"outcome"`) {
+				t.Errorf("a probe ran: %s", msg)
+			}
+		})
+	}
+}
+
+func TestCheckSandboxHere(t *testing.T) {
+	if _, err := os.Stat(sandboxInitPath); err == nil {
+		t.Skipf("%s exists", sandboxInitPath)
+	}
+	t.Setenv(sandboxEnv, "1")
+	err := checkSandbox(0)
+	if err == nil || !strings.Contains(err.Error(), sandboxInitPath) {
+		t.Errorf("checkSandbox = %v, want an error naming %s", err, sandboxInitPath)
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	r := denied(syscall.EPERM, "")
+	r.Name, r.Category, r.Tried = "kernel/mount-tmpfs", "kernel", "mount a tmpfs"
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"kernel/mount-tmpfs","category":"kernel","tried":"mount a tmpfs","outcome":"denied","errno":"EPERM","pass":true,"detail":"operation not permitted"}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+
+	// errno and signal are left out when empty; pass is always there.
+	b, _ = json.Marshal(result{Name: "x/y", Category: "identity", Tried: "t", Outcome: outcomeAllowed})
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"errno", "signal", "detail"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("empty %s is printed: %s", k, b)
+		}
+	}
+	if m["pass"] != false {
+		t.Errorf("pass missing or wrong: %s", b)
+	}
+
+	b, _ = json.Marshal(summary{Summary: true, Total: 3, Passed: 2, Failed: 1})
+	if string(b) != `{"summary":true,"total":3,"passed":2,"failed":1}` {
+		t.Errorf("summary: %s", b)
+	}
+}
+
+func TestErrnoName(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{syscall.EPERM, "EPERM"},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, "EACCES"},
+		{os.ErrDeadlineExceeded, "ETIMEDOUT"},
+		{errors.New("other"), ""},
+		{nil, ""},
+	} {
+		if got := errnoName(tc.err); got != tc.want {
+			t.Errorf("errnoName(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestUnexpectedEnv(t *testing.T) {
+	environ := []byte("PATH=/bin\x00HOME=/home/x\x00MCPBOX_SANDBOX=1\x00TOKEN=secret\x00LANG=C\x00")
+	unexpected, _ := unexpectedEnv(environ, []string{"LANG"})
+	if !reflect.DeepEqual(unexpected, []string{"TOKEN"}) {
+		t.Errorf("unexpected = %v, want [TOKEN]", unexpected)
+	}
+	for _, n := range unexpected {
+		if strings.Contains(n, "secret") {
+			t.Errorf("a value leaked: %v", unexpected)
+		}
+	}
+}
+
+func TestParseAbstract(t *testing.T) {
+	in := `Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 12345 @/containerd-shim/abc.sock@
+0000000000000000: 00000002 00000000 00010000 0001 01 12346 /run/x.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 12347
+`
+	got, err := parseAbstract(strings.NewReader(in))
+	if err != nil || !reflect.DeepEqual(got, []string{"@/containerd-shim/abc.sock@"}) {
+		t.Errorf("parseAbstract = %v, %v", got, err)
+	}
+}
+
+func TestProxyRefusal(t *testing.T) {
+	if !isProxyRefusal([]byte("HTTP/1.1 403 Forbidden\r\n\r\n")) {
+		t.Error("403 not recognised")
+	}
+	if isProxyRefusal([]byte("HTTP/1.1 200 OK\r\n")) {
+		t.Error("200 taken for a refusal")
+	}
+}
+
+func TestMountFor(t *testing.T) {
+	ms := []mount{
+		{point: "/", opts: map[string]bool{"ro": true}},
+		{point: "/tmp", opts: map[string]bool{"noexec": true}},
+		{point: "/tmpx", opts: map[string]bool{}},
+	}
+	if m, _ := mountFor(ms, "/tmp/a"); m.point != "/tmp" {
+		t.Errorf("/tmp/a → %s", m.point)
+	}
+	if m, _ := mountFor(ms, "/tmpx"); m.point != "/tmpx" {
+		t.Errorf("/tmpx → %s", m.point)
+	}
+	if m, _ := mountFor(ms, "/usr"); m.point != "/" {
+		t.Errorf("/usr → %s", m.point)
+	}
+}
+
+func TestLastProgress(t *testing.T) {
+	n, ok := lastProgress([]byte("progress 16\nprogress 32\n{\"outcome\":\"denied\"}\n"))
+	if !ok || n != 32 {
+		t.Errorf("lastProgress = %d, %v", n, ok)
+	}
+}
+
+func TestChildTableCoversChildren(t *testing.T) {
+	tab := childTable()
+	for _, name := range []string{"noop", "hold", "kernel/mount-tmpfs", "kernel/mount-cgroup", "kernel/mount-proc",
+		"kernel/umount-kcore", "kernel/fsopen", "kernel/setns-net", "kernel/pivot-root", "kernel/chroot",
+		"kernel/ptrace-pid1", "kernel/int80", "kernel/seccomp-listener", "kernel/personality",
+		"resources/fds", "resources/fsize", "resources/tmpfill", "resources/memhog"} {
+		if tab[name] == nil {
+			t.Errorf("no child %q", name)
+		}
+	}
+}
+
+// The assembly helpers are harmless to run on a host: a fork whose child
+// only pauses, and the i386 getpid.
+
+func TestForkHolder(t *testing.T) {
+	pid, err := forkHolder()
+	if err != nil {
+		t.Fatalf("forkHolder: %v", err)
+	}
+	defer func() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("holder did not die of SIGKILL: %v", ws)
+		}
+	}()
+	ppid, err := parentOf(pid)
+	if err != nil || ppid != os.Getpid() {
+		t.Errorf("parent of holder = %d, %v; want %d", ppid, err, os.Getpid())
+	}
+}
+
+func TestInt80(t *testing.T) {
+	if !haveInt80 {
+		t.Skip("INT $0x80 exists only on amd64")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MCPBOX_PROBE_TEST_INT80=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("helper died (seccomp here?): %v", err)
+	}
+	ret, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("helper printed %q", out)
+	}
+	if ret != int64(cmd.Process.Pid) && ret != -int64(syscall.ENOSYS) && ret != -int64(syscall.EPERM) {
+		t.Errorf("i386 getpid = %d, want the helper's pid %d or -ENOSYS/-EPERM", ret, cmd.Process.Pid)
+	}
+	t.Logf("i386 getpid through INT $0x80 returned %d (helper pid %d)", ret, cmd.Process.Pid)
+}
