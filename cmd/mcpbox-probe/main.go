@@ -21,6 +21,10 @@
 // and each privileged call uses arguments that keep it harmless even if it is
 // allowed: the same host name, the same time, an invalid reboot magic.
 //
+// With -compare (used by `make compare` to run the same probes under other
+// sandboxes) it may also run outside mcpbox, but only where a probe that
+// succeeds cannot hurt the host: see checkCompare.
+//
 // It deliberately does not judge the sandbox's configuration beyond what an
 // attacker inside could observe, and it never prints environment values.
 package main
@@ -141,6 +145,7 @@ func run(args []string, fds fdSnapshot, stdout, stderr io.Writer) int {
 	tmpfsLimit := fl.Int64("tmpfs-limit", 0, "size of the /tmp tmpfs in bytes (resource probe is skipped without it)")
 	pidsLimit := fl.Int64("pids-limit", 0, "the sandbox's pids limit (resource probe is skipped without it)")
 	memLimit := fl.Int64("memory-limit", 0, "the sandbox's memory limit in bytes (resource probe is skipped without it)")
+	compare := fl.Bool("compare", false, "run outside an mcpbox sandbox to compare sandboxes; needs "+compareEnv+"=1 and a non-root user or pid 1 of a container")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -152,7 +157,12 @@ func run(args []string, fds fdSnapshot, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mcpbox-probe: -i-know-this-is-not-a-sandbox only works with -list; probes never run outside an mcpbox sandbox")
 		return exitRefused
 	}
-	if !(*list && *notSandbox) {
+	if *compare && !*list {
+		if err := checkCompare(0); err != nil {
+			fmt.Fprintf(stderr, "mcpbox-probe: refusing to run with -compare: %v. The probes try to escape a sandbox and would change this machine if they succeeded; `make compare` runs them safely.\n", err)
+			return exitRefused
+		}
+	} else if !(*list && *notSandbox) {
 		if err := checkSandbox(0); err != nil {
 			fmt.Fprintf(stderr, "mcpbox-probe: refusing to run: %v. The probes try to escape a sandbox and would change this machine if they succeeded; run them with `mcpbox selftest`.\n", err)
 			return exitRefused
@@ -192,8 +202,12 @@ func run(args []string, fds fdSnapshot, stdout, stderr io.Writer) int {
 		return exitPass
 	}
 
+	expected := splitList(*expectEnv)
+	if *compare {
+		expected = append(expected, compareEnv)
+	}
 	e := env{
-		expectEnv:  splitList(*expectEnv),
+		expectEnv:  expected,
 		tmpfsLimit: *tmpfsLimit,
 		pidsLimit:  *pidsLimit,
 		memLimit:   *memLimit,
@@ -334,6 +348,46 @@ func checkSandbox(depth int) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("not inside an mcpbox sandbox: %s", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// compareEnv must be 1 for -compare.
+const compareEnv = "MCPBOX_COMPARE"
+
+// checkCompare returns an error unless the probe may run outside an mcpbox
+// sandbox to be compared with other sandboxes. MCPBOX_COMPARE=1 must be set,
+// and a probe that succeeds must not be able to hurt the host: either the
+// process is not root (the host's own permission checks still apply), or it
+// is pid 1 of its own pid namespace, which on a host is the init system and
+// never this program. depth is 1 for a probe child: as root its parent must
+// be pid 1 and the same program.
+func checkCompare(depth int) error {
+	if os.Getenv(compareEnv) != "1" {
+		return fmt.Errorf("%s=1 is not set", compareEnv)
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	pid, ppid := os.Getpid(), os.Getppid()
+	if depth == 0 {
+		if pid != 1 {
+			return fmt.Errorf("running as root with pid %d: as root -compare only runs as pid 1 of a container", pid)
+		}
+		return nil
+	}
+	if ppid != 1 {
+		return fmt.Errorf("running as root and parent pid %d is not 1", ppid)
+	}
+	var self, init unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &self); err != nil {
+		return fmt.Errorf("stat /proc/self/exe: %w", err)
+	}
+	if err := unix.Stat("/proc/1/exe", &init); err != nil {
+		return fmt.Errorf("running as root and pid 1 cannot be checked: %w", err)
+	}
+	if self.Dev != init.Dev || self.Ino != init.Ino {
+		return errors.New("running as root and pid 1 is not this program")
 	}
 	return nil
 }

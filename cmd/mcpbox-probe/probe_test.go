@@ -171,6 +171,126 @@ func TestRefusesOutsideSandbox(t *testing.T) {
 	}
 }
 
+// -compare lets the probe run outside mcpbox only with MCPBOX_COMPARE=1 and
+// as a non-root user or as pid 1 of a container. These cases run as root on
+// the host, so every one must refuse.
+func TestCompareRefusesAsRootOnHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: as any other user -compare with MCPBOX_COMPARE=1 is allowed to run")
+	}
+	if os.Getpid() == 1 {
+		t.Skip("running as pid 1, which -compare allows")
+	}
+	bin := probeBinary(t)
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"-compare without MCPBOX_COMPARE", []string{"-compare"}, nil},
+		{"-compare with MCPBOX_COMPARE=0", []string{"-compare"}, []string{"MCPBOX_COMPARE=0"}},
+		{"-compare as root", []string{"-compare"}, []string{"MCPBOX_COMPARE=1"}},
+		{"-compare as root, one probe", []string{"-compare", "-run", "identity/caps-zero"}, []string{"MCPBOX_COMPARE=1"}},
+		{"-compare as root with MCPBOX_SANDBOX=1", []string{"-compare"}, []string{"MCPBOX_COMPARE=1", "MCPBOX_SANDBOX=1"}},
+		{"MCPBOX_COMPARE without -compare", nil, []string{"MCPBOX_COMPARE=1"}},
+		{"child as root", []string{childArg, "kernel/mount-tmpfs", "shared"}, []string{"MCPBOX_COMPARE=1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, tc.env...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitRefused {
+				t.Fatalf("exit: %v, want status %d; stderr: %s", err, exitRefused, stderr.String())
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "refusing to run") {
+				t.Errorf("want one refusal line on stderr, got %q", msg)
+			}
+			if stdout.Len() != 0 || strings.Contains(msg, `"outcome"`) {
+				t.Errorf("a probe ran: %s %s", stdout.String(), msg)
+			}
+		})
+	}
+}
+
+// As nobody, -compare runs: the host's own permission checks apply. The
+// test runs one harmless probe and a child that does nothing.
+func TestCompareRunsAsNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to nobody")
+	}
+	dir, err := os.MkdirTemp("", "mcpbox-probe-compare-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(probeBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "mcpbox-probe")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want int
+	}{
+		{"-compare", []string{"-compare", "-run", "^identity/non-root-uid$"}, []string{"MCPBOX_COMPARE=1"}, exitPass},
+		{"-compare without MCPBOX_COMPARE", []string{"-compare", "-run", "^identity/non-root-uid$"}, nil, exitRefused},
+		{"child", []string{childArg, "noop"}, []string{"MCPBOX_COMPARE=1"}, exitPass},
+		{"child without MCPBOX_COMPARE", []string{childArg, "noop"}, nil, exitRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Dir = "/"
+			cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}, tc.env...)
+			cmd.SysProcAttr = nobody
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.want {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.want, stderr.String())
+			}
+			if tc.want == exitPass && tc.args[0] == "-compare" && !strings.Contains(stderr.String(), `"summary":true,"total":1,"passed":1`) {
+				t.Errorf("want one passing probe, got %s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestCheckCompareHere(t *testing.T) {
+	t.Setenv(compareEnv, "")
+	if err := checkCompare(0); err == nil || !strings.Contains(err.Error(), compareEnv) {
+		t.Errorf("without %s: checkCompare = %v, want an error naming it", compareEnv, err)
+	}
+	t.Setenv(compareEnv, "1")
+	err := checkCompare(0)
+	switch {
+	case os.Geteuid() != 0 && err != nil:
+		t.Errorf("as uid %d: checkCompare = %v, want nil", os.Geteuid(), err)
+	case os.Geteuid() == 0 && os.Getpid() != 1 && err == nil:
+		t.Error("as root, not pid 1: checkCompare = nil, want an error")
+	}
+}
+
 func TestCheckSandboxHere(t *testing.T) {
 	if _, err := os.Stat(sandboxInitPath); err == nil {
 		t.Skipf("%s exists", sandboxInitPath)
