@@ -6,7 +6,7 @@ GOTEST    := CGO_ENABLED=1 $(GO) test -tags $(TAGS)
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: help build setup fixtures test test-unit fuzz demo bench lint clean
+.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ bench: setup fixtures build ## benchmarks, reported as ratios against baselines 
 lint: ## go vet and staticcheck, with the seccomp build tag
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 -tags $(TAGS) ./...
+
+compare: build ## run the probe under no sandbox, containerd's default, srt and mcpbox; a table (COMPARE_ARGS=--write-doc: into docs/security.md)
+	@scripts/compare.sh $(COMPARE_ARGS)
 
 clean: ## remove build output
 	rm -rf $(BIN)
