@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -443,6 +444,9 @@ wait:
 
 	code := int(status.ExitCode())
 	if err := status.Error(); err != nil {
+		if errdefs.IsUnavailable(err) || status.ExitCode() == containerd.UnknownExitStatus {
+			return fmt.Errorf("launcher: lost containerd while %s was running (%v): the session is over; once containerd is back (`mcpbox doctor` says how), `mcpbox gc` removes what is left", s.id, err)
+		}
 		return fmt.Errorf("launcher: wait for %s: %w", s.id, err)
 	}
 	s.log.Debug("server exited", "id", s.id, "code", code)
