@@ -1,0 +1,229 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcpbox/mcpbox/internal/testutil"
+)
+
+func TestParseRuncVersion(t *testing.T) {
+	for _, tc := range []struct {
+		out                 string
+		major, minor, patch int
+		rc                  int
+		distro              string
+		wantErr             bool
+	}{
+		{out: "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\ngo: go1.19.8\nlibseccomp: 2.5.4\n",
+			major: 1, minor: 1, patch: 5, distro: "1.1.5+ds1-1+deb12u1"},
+		{out: "runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\nspec: 1.0.2-dev\n", major: 1, minor: 1, patch: 12},
+		{out: "runc version 1.4.0-rc.2\ncommit: v1.4.0-rc.2-0-gabcdef0\n", major: 1, minor: 4, rc: 2},
+		{out: "runc version 1.2.0-rc1\n", major: 1, minor: 2, rc: 1},
+		{out: "runc version 1.1.12-0ubuntu2~22.04.1\n", major: 1, minor: 1, patch: 12, distro: "1.1.12-0ubuntu2~22.04.1"},
+		{out: "runc version 1.3.3\ncommit: 1.3.3-1\n", major: 1, minor: 3, patch: 3, distro: "1.3.3-1"},
+		{out: "runc version 1.2.0-rc.1+dev\n", major: 1, minor: 2, rc: 1},
+		{out: "runc version spec\n", wantErr: true},
+		{out: "", wantErr: true},
+	} {
+		v, err := parseRuncVersion(tc.out)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseRuncVersion(%q): err = %v, want error %v", tc.out, err, tc.wantErr)
+			continue
+		}
+		if tc.wantErr {
+			continue
+		}
+		if v.Major != tc.major || v.Minor != tc.minor || v.Patch != tc.patch || v.RC != tc.rc || v.Distro != tc.distro {
+			t.Errorf("parseRuncVersion(%q) = %+v, want %d.%d.%d rc %d distro %q", tc.out, v, tc.major, tc.minor, tc.patch, tc.rc, tc.distro)
+		}
+	}
+}
+
+func TestRuncWarning(t *testing.T) {
+	const (
+		cve2024 = "CVE-2024-21626"
+		cve2025 = "CVE-2025-31133, CVE-2025-52565, CVE-2025-52881"
+		debian  = "Debian may have backported fixes; check `apt changelog runc`"
+	)
+	for _, tc := range []struct {
+		version string
+		want    []string // substrings of the warning; nil means no warning
+		notWant []string
+	}{
+		{"1.0.3", []string{cve2024, cve2025, "is vulnerable"}, []string{debian}},
+		{"1.1.5", []string{cve2024, cve2025}, nil},
+		{"1.1.11", []string{cve2024, cve2025}, nil},
+		{"1.1.12", []string{cve2025}, []string{cve2024}},
+		{"1.1.15", []string{cve2025}, []string{cve2024}},
+		{"1.2.0-rc.1", []string{cve2025}, []string{cve2024}},
+		{"1.2.7", []string{cve2025}, []string{cve2024}},
+		{"1.2.8", nil, nil},
+		{"1.3.0", []string{cve2025}, nil},
+		{"1.3.2", []string{cve2025}, nil},
+		{"1.3.3", nil, nil},
+		{"1.4.0-rc.1", []string{cve2025}, nil},
+		{"1.4.0-rc.2", nil, nil},
+		{"1.4.0", nil, nil},
+		{"1.5.1", nil, nil},
+		{"v2.0.0", nil, nil},
+		// Distribution versions: the upstream part decides, the warning
+		// says the package may be patched instead of calling it vulnerable.
+		{"1.1.5+ds1-1+deb12u1", []string{cve2024, cve2025, "upstream 1.1.5 predates", debian}, []string{"is vulnerable"}},
+		{"1.1.12-0ubuntu2~22.04.1", []string{cve2025, debian}, []string{cve2024}},
+		{"1.2.8+ds1-1", nil, nil},
+	} {
+		v, err := parseVersion(tc.version)
+		if err != nil {
+			t.Fatalf("parseVersion(%q): %v", tc.version, err)
+		}
+		got, cves := runcWarning(v)
+		if tc.want == nil {
+			if got != "" || cves != nil {
+				t.Errorf("%s: warning %q (%v), want none", tc.version, got, cves)
+			}
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: warning %q does not contain %q", tc.version, got, w)
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(got, w) {
+				t.Errorf("%s: warning %q contains %q", tc.version, got, w)
+			}
+		}
+	}
+}
+
+func TestProcCgroups(t *testing.T) {
+	data := "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t2\t1\ncpu\t1\t2\t1\nmemory\t0\t104\t0\npids\t8\t2\t1\n"
+	c := Check{Detail: "v1"}
+	checkControllers(&c, procCgroups([]byte(data)))
+	if c.Status != CheckFail || !strings.Contains(c.Detail, "memory disabled") || c.Fix == "" {
+		t.Errorf("memory disabled: got %+v", c)
+	}
+	c = Check{Detail: "v2"}
+	checkControllers(&c, map[string]bool{"cpu": true, "memory": true})
+	if c.Status != CheckFail || !strings.Contains(c.Detail, "pids missing") {
+		t.Errorf("pids missing: got %+v", c)
+	}
+}
+
+// fakeHelpers returns an "mcpbox" executable path in a temp dir that also
+// holds (empty) mcpbox-init and mcpbox-probe.
+func fakeHelpers(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"mcpbox-init", "mcpbox-probe"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "mcpbox")
+}
+
+func findCheck(t *testing.T, checks []Check, name string) Check {
+	t.Helper()
+	for _, c := range checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %q check in %+v", name, checks)
+	return Check{}
+}
+
+func TestDoctorHost(t *testing.T) {
+	addr := testutil.RequiresContainerd(t)
+	dirs := Dirs{State: filepath.Join(t.TempDir(), "state"), Cache: filepath.Join(t.TempDir(), "cache")}
+	checks := Doctor(testutil.Context(t, 60e9), DoctorOptions{Address: addr, Dirs: dirs, Executable: fakeHelpers(t)})
+	for _, c := range checks {
+		t.Logf("%s %s: %s", c.Status, c.Name, c.Detail)
+		if c.Status == CheckFail {
+			t.Errorf("%s failed: %s (fix: %s)", c.Name, c.Detail, c.Fix)
+		}
+	}
+	for _, name := range []string{"containerd", "containerd version", "nftables", "state dir", "cache dir"} {
+		if c := findCheck(t, checks, name); c.Status != CheckOK {
+			t.Errorf("%s: %s, want ok: %s", name, c.Status, c.Detail)
+		}
+	}
+	if fi, err := os.Stat(dirs.State); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir not created 0700: %v %v", fi, err)
+	}
+}
+
+func TestDoctorNoSocket(t *testing.T) {
+	dir := t.TempDir()
+	opts := DoctorOptions{
+		Address:    filepath.Join(dir, "containerd.sock"),
+		Dirs:       Dirs{State: filepath.Join(dir, "state"), Cache: filepath.Join(dir, "cache")},
+		Executable: filepath.Join(dir, "mcpbox"), // no helpers next to it
+		LookPath:   func(string) (string, error) { return "", exec.ErrNotFound },
+	}
+	checks := Doctor(context.Background(), opts)
+	c := findCheck(t, checks, "containerd")
+	if c.Status != CheckFail || !strings.Contains(c.Fix, "make setup") && !strings.Contains(c.Fix, "systemctl start containerd") {
+		t.Errorf("containerd with no socket: %+v, want fail with make setup or systemctl start containerd", c)
+	}
+	if c := findCheck(t, checks, "containerd version"); c.Status != CheckSkip {
+		t.Errorf("containerd version: %+v, want skip", c)
+	}
+	for _, name := range []string{"runc", "node", "python3", "mcpbox-init", "mcpbox-probe"} {
+		if c := findCheck(t, checks, name); c.Status != CheckFail || c.Fix == "" {
+			t.Errorf("%s: %+v, want fail with a fix", name, c)
+		}
+	}
+	if c := findCheck(t, checks, "npm"); c.Status != CheckWarn {
+		t.Errorf("npm missing: %+v, want warn", c)
+	}
+
+	// A socket nobody listens on is a containerd that went away.
+	l, err := net.Listen("unix", opts.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	c = checkContainerd(opts)
+	if c.Status != CheckFail || !strings.Contains(c.Detail, "nothing answers") {
+		t.Errorf("stale socket: %+v", c)
+	}
+
+	// As non-root, a 0600 socket refuses us: the fix is to run as root.
+	// Faking a root-owned socket takes root, so this runs only as an
+	// ordinary user with a socket made unreadable by chmod.
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(opts.Address, 0); err != nil {
+			t.Fatal(err)
+		}
+		c = checkContainerd(opts)
+		if c.Status != CheckFail || !strings.Contains(c.Fix, "as root") {
+			t.Errorf("socket without permission: %+v", c)
+		}
+	}
+}
+
+func TestDoctorRuntimes(t *testing.T) {
+	opts := DoctorOptions{LookPath: func(name string) (string, error) {
+		if name == "python3" {
+			return exec.LookPath("true") // prints no version, exits 0
+		}
+		return "", errors.New("not found")
+	}}
+	checks := checkRuntimes(context.Background(), opts)
+	want := map[string]string{"node": CheckWarn, "npm": CheckWarn, "python3": CheckOK}
+	for _, c := range checks {
+		if c.Status != want[c.Name] {
+			t.Errorf("%s: %+v, want %s", c.Name, c, want[c.Name])
+		}
+	}
+}
