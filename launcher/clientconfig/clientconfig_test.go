@@ -32,6 +32,8 @@ func TestGolden(t *testing.T) {
 		{"zed-settings.json", "zed", "user", false, []string{"brave", "deno-one"}},
 		{"codex-config.toml", "codex", "user", false, []string{"docs", "my server", "bare"}},
 		{"gemini-settings.json", "gemini", "user", false, []string{"pythonTools"}},
+		{"cursor-mcp.json", "cursor", "project", false, []string{"playwright", "sqlite"}},
+		{"windsurf-mcp_config.json", "windsurf", "user", false, []string{"playwright", "sqlite"}},
 		{"claude-desktop.json", "claude-desktop", "user", true, []string{"filesystem", "github", "fetch", "windows-npx", "no-args", "mine"}},
 	} {
 		name := tc.file
