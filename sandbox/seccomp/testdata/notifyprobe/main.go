@@ -1,0 +1,80 @@
+// Command notifyprobe runs inside a runc container in the notify tests. It is
+// static (CGO_ENABLED=0) and uses only package syscall.
+//
+//	notifyprobe probe   tries ptrace(PTRACE_TRACEME), unshare(CLONE_NEWUSER),
+//	                    mount("none", "/tmp", "tmpfs", 0, "") and
+//	                    socket(AF_PACKET, SOCK_RAW, 0); prints name=errno lines
+//	notifyprobe loop N  calls acct(NULL) N times; prints the errno of the last
+//	                    call, how many failed with it, and the ns per call
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func errno(e syscall.Errno) int { return int(e) }
+
+func main() {
+	// The probe really mounts, unshares and ptraces when nothing stops it:
+	// run it only where the test's config.json put it.
+	if os.Getenv("NOTIFYPROBE_SANDBOX") != "1" {
+		fmt.Fprintln(os.Stderr, "notifyprobe: refusing to run outside the test sandbox (NOTIFYPROBE_SANDBOX=1 is not set)")
+		os.Exit(2)
+	}
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "probe":
+		probe()
+	case len(os.Args) == 3 && os.Args[1] == "loop":
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		loop(n)
+	default:
+		fmt.Fprintln(os.Stderr, "usage: notifyprobe probe | loop N")
+		os.Exit(2)
+	}
+}
+
+func probe() {
+	_, _, e := syscall.RawSyscall(syscall.SYS_PTRACE, syscall.PTRACE_TRACEME, 0, 0)
+	fmt.Printf("ptrace=%d\n", errno(e))
+
+	_, _, e = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWUSER, 0, 0)
+	fmt.Printf("unshare=%d\n", errno(e))
+
+	src, _ := syscall.BytePtrFromString("none")
+	dst, _ := syscall.BytePtrFromString("/tmp")
+	fstype, _ := syscall.BytePtrFromString("tmpfs")
+	data, _ := syscall.BytePtrFromString("")
+	_, _, e = syscall.Syscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(src)), uintptr(unsafe.Pointer(dst)),
+		uintptr(unsafe.Pointer(fstype)), 0, uintptr(unsafe.Pointer(data)), 0)
+	fmt.Printf("mount=%d\n", errno(e))
+
+	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, syscall.AF_PACKET, syscall.SOCK_RAW, 0)
+	if e == 0 {
+		syscall.Close(int(fd))
+	}
+	fmt.Printf("socket=%d\n", errno(e))
+}
+
+func loop(n int) {
+	var last syscall.Errno
+	same := 0
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		_, _, e := syscall.Syscall(syscall.SYS_ACCT, 0, 0, 0)
+		if i == 0 || e == last {
+			same++
+		}
+		last = e
+	}
+	elapsed := time.Since(start)
+	fmt.Printf("errno=%d same=%d ns=%d\n", errno(last), same, elapsed.Nanoseconds()/int64(max(n, 1)))
+}
