@@ -86,6 +86,11 @@ type Options struct {
 	AuditBodies bool
 	// NoRedact turns secret redaction off.
 	NoRedact bool
+	// Observe, when set, watches the session (mcpbox trial).
+	Observe *Observe
+	// ReportViolations reports each syscall the profile denies outright,
+	// on stderr and in the audit log; it is still denied.
+	ReportViolations bool
 
 	// The client's side of the stdio stream; only the broker writes Stdout.
 	Stdin  io.Reader

@@ -125,9 +125,24 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}()
 	defer func() { <-gcDone }()
 
+	if o := opts.Observe; o != nil && o.OnIdentity != nil && !j.batch {
+		o.OnIdentity(j.policy.broker.Identity)
+	}
 	var egressNet *network
+	egressLog := opts.EgressLog
+	if o := opts.Observe; o != nil && o.OnEgress != nil && !j.batch {
+		if j.allow == nil {
+			// Nothing is allowed, but every attempt is seen.
+			if j.allow, err = egress.ParseAllowlist(nil); err != nil {
+				return err
+			}
+		}
+		sink := newEgressSink(o.OnEgress, opts.EgressLog)
+		defer sink.Close()
+		egressLog = sink
+	}
 	if j.allow != nil {
-		if egressNet, err = startNetwork(j.allow, opts.EgressLog, log); err != nil {
+		if egressNet, err = startNetwork(j.allow, egressLog, log); err != nil {
 			return fmt.Errorf("launcher: egress control could not be set up, so the server is not started: %w", err)
 		}
 		// Registered before the session's cleanup, so it runs after it:
@@ -137,7 +152,22 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 
 	id := "mcpbox-" + j.cmd.name + "-" + randomHex(4)
-	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{})}
+	notify := !j.batch && (opts.ReportViolations || (opts.Observe != nil && opts.Observe.Syscalls != nil))
+	if notify {
+		listener := filepath.Join(opts.RunDir, id, notifySocket)
+		if filter, _, err = seccomp.WithNotify(filter, listener); err != nil {
+			return fmt.Errorf("launcher: seccomp notification: %w", err)
+		}
+		if o := opts.Observe; o != nil && o.Exec {
+			if filter, err = seccomp.WithNotifyExec(filter); err != nil {
+				return fmt.Errorf("launcher: seccomp notification: %w", err)
+			}
+		}
+		if err := seccomp.Validate(filter); err != nil {
+			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
+		}
+	}
+	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{}), notify: notify}
 	defer s.cleanup()
 	if err := s.prepare(runtimeMounts, filter); err != nil {
 		return err
@@ -145,6 +175,9 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	phase("spec")
 	return s.run(ctx, phase)
 }
+
+// cgroupsPath is the sandbox's cgroup, under each hierarchy's root.
+func (s *session) cgroupsPath() string { return "/mcpbox/" + s.id }
 
 // seccompFilter returns the sandbox's seccomp filter after checking that
 // this kernel and libseccomp can enforce it. It fails closed.
@@ -169,6 +202,7 @@ func seccompFilter(extra []string) (*specs.LinuxSeccomp, error) {
 
 // session is one container's life: its directory, container, task and IO.
 type session struct {
+	notify bool // a seccomp agent answers the syscalls the profile denies
 	opts   Options
 	job    *job
 	client *containerd.Client
@@ -266,7 +300,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 		Home:        sandbox.DefaultHome,
 		Hostname:    sandbox.DefaultHostname,
 		NetNS:       netns,
-		CgroupsPath: "/mcpbox/" + s.id,
+		CgroupsPath: s.cgroupsPath(),
 		Limits:      s.job.limits,
 		Seccomp:     filter,
 	})
@@ -312,6 +346,23 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	s.stdin = in
 	s.stdout = openFifoReader(filepath.Join(ioDir, "stdout"))
 	s.stderr = openFifoReader(filepath.Join(ioDir, "stderr"))
+	var audit io.WriteCloser
+	if !s.job.batch {
+		if audit, err = s.job.policy.openAudit(s.opts); err != nil {
+			return err
+		}
+		if audit != nil {
+			defer audit.Close()
+		}
+	}
+	if s.notify {
+		// runc hands over the notification fd while it creates the task.
+		agent, err := s.startAgent(audit)
+		if err != nil {
+			return err
+		}
+		defer agent.Close()
+	}
 	// All the server's stdio goes through the FIFOs above; the shim's is
 	// /dev/null.
 	s.task, err = s.container.NewTask(bg, cio.NullIO)
@@ -341,17 +392,17 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 		return fmt.Errorf("launcher: start task %s: %w", s.id, err)
 	}
 	phase("start")
+	if o := s.opts.Observe; o != nil && (o.OnUsage != nil || o.OnProcess != nil) && !s.job.batch {
+		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
+		go o.watch(s.cgroupsPath(), stopWatch, watchDone)
+		defer func() { close(stopWatch); <-watchDone }()
+	}
 
 	bopts := s.job.policy.broker
 	bopts.MaxMessage, bopts.Diag, bopts.Logger = s.opts.MaxMessage, s.opts.Stderr, s.opts.Logger
 	bopts.ToolAllow, bopts.ToolDeny = s.job.toolAllow, s.job.toolDeny
 	if !s.job.batch {
-		audit, err := s.job.policy.openAudit(s.opts)
-		if err != nil {
-			return err
-		}
 		if audit != nil {
-			defer audit.Close()
 			bopts.Audit = audit
 		}
 	} else {

@@ -20,10 +20,10 @@ import (
 
 // Finding is one suspicious thing in a server's tool metadata.
 type Finding struct {
-	Rule     string // e.g. "hidden-tag-chars"
-	Severity string // "high", "medium" or "low"
-	Field    string // e.g. "tools[3].inputSchema.properties.path.description"
-	Excerpt  string // the offending text, hidden characters escaped by EscapeHidden
+	Rule     string `json:"rule"`     // e.g. "hidden-tag-chars"
+	Severity string `json:"severity"` // "high", "medium" or "low"
+	Field    string `json:"field"`    // e.g. "tools[3].inputSchema.properties.path.description"
+	Excerpt  string `json:"excerpt"`  // the offending text, hidden characters escaped by EscapeHidden
 }
 
 // Severities, highest first.

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/trial"
+	"github.com/mcpbox/mcpbox/profiles"
+)
+
+func trialCommand() *cli.Command {
+	return &cli.Command{
+		OnUsageError: usageError,
+		Name:         "trial",
+		Usage:        "run an untrusted server under watch: report what it did and tried, and write its least-privilege profile",
+		ArgsUsage:    "-- CMD [ARGS...]",
+		Description: "Runs the server in the BASE profile's sandbox (default untrusted), drives an MCP session itself\n" +
+			"(initialize, the tools/prompts/resources lists, each --call), watches for --duration, then stops it.\n" +
+			"Syscalls outside the profile are recorded and, to see what the server needs, allowed to run\n" +
+			"(observation only: use --enforce to deny them); every DNS question and connection is recorded and\n" +
+			"refused unless BASE allows it; file changes, processes, tools (with the poisoning scan) and peak\n" +
+			"resource use are recorded. Writes report.json, report.md and profile.yaml to --out.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "profile", Usage: "BASE profile NAME or FILE", Value: "untrusted"},
+			&cli.StringSliceFlag{Name: "call", Usage: "call a tool: TOOL=JSON (repeatable)"},
+			&cli.DurationFlag{Name: "duration", Value: 20e9, Usage: "how long to watch in all"},
+			&cli.BoolFlag{Name: "enforce", Usage: "deny syscalls outside the profile (EPERM) instead of letting them run"},
+			&cli.StringFlag{Name: "out", Usage: "directory for report.json, report.md and profile.yaml", DefaultText: "$XDG_STATE_HOME/mcpbox/trials/SERVER-TIME"},
+			&cli.StringFlag{Name: "write-profile", Usage: "also write the generated profile to FILE"},
+			&cli.StringFlag{Name: "compare", Usage: "show what changed since an earlier trial's report.json"},
+			&cli.StringSliceFlag{Name: "env", Usage: "pass a variable: NAME or NAME=VALUE"},
+			&cli.StringSliceFlag{Name: "mount", Usage: "grant a host path: SRC[:DST][:ro|rw]"},
+		},
+		Action: trialAction,
+	}
+}
+
+func trialAction(c *cli.Context) error {
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() == 0 {
+		return &launcher.UsageError{Err: fmt.Errorf("no server command: mcpbox trial [flags] -- CMD [ARGS...]")}
+	}
+	opts := trial.Options{
+		Session: launcher.Options{
+			Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
+			Profile: c.String("profile"), Command: c.Args().Slice(), Env: c.StringSlice("env"),
+			Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(),
+		},
+		Duration: c.Duration("duration"),
+		Enforce:  c.Bool("enforce"),
+	}
+	for _, m := range c.StringSlice("mount") {
+		mount, err := launcher.ParseMount(m)
+		if err != nil {
+			return &launcher.UsageError{Flag: "mount", Err: err}
+		}
+		opts.Session.Mounts = append(opts.Session.Mounts, mount)
+	}
+	for _, s := range c.StringSlice("call") {
+		call, err := trial.ParseCall(s)
+		if err != nil {
+			return &launcher.UsageError{Flag: "call", Err: err}
+		}
+		opts.Calls = append(opts.Calls, call)
+	}
+	var old *trial.Report
+	if p := c.String("compare"); p != "" {
+		if old, err = trial.ReadJSON(p); err != nil {
+			return &launcher.UsageError{Flag: "compare", Err: err}
+		}
+	}
+	base, _, err := launcher.Catalog(opts.Session.Dirs).Resolve(opts.Session.Profile, "", "")
+	if err != nil {
+		return &launcher.UsageError{Flag: "profile", Err: err}
+	}
+
+	ctx, _, stop := signalContext(c.Context)
+	defer stop()
+	rep, err := trial.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	out := c.String("out")
+	if out == "" {
+		out = filepath.Join(opts.Session.Dirs.State, "trials", trialName(rep)+"-"+rep.Started.Format("20060102T150405Z"))
+	}
+	if err := writeTrial(out, rep, base, c.String("write-profile")); err != nil {
+		return err
+	}
+	trial.Summary(os.Stderr, rep)
+	if old != nil {
+		fmt.Fprint(os.Stdout, trial.Compare(old, rep))
+	}
+	fmt.Fprintf(os.Stderr, "trial: report in %s (report.json, report.md, profile.yaml)\n", out)
+	return nil
+}
+
+func trialName(r *trial.Report) string {
+	if r.Package != nil {
+		return filepath.Base(r.Package.Name)
+	}
+	if len(r.Command) > 0 {
+		return filepath.Base(r.Command[len(r.Command)-1])
+	}
+	return "server"
+}
+
+func writeTrial(dir string, rep *trial.Report, base *profiles.Profile, profileFile string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	write := func(name string, fn func(f *os.File) error) error {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if err := write("report.json", func(f *os.File) error { return trial.WriteJSON(f, rep) }); err != nil {
+		return err
+	}
+	if err := write("report.md", func(f *os.File) error { return trial.WriteMarkdown(f, rep) }); err != nil {
+		return err
+	}
+	prof := trial.Profile(rep, base, 1.5)
+	if err := write("profile.yaml", func(f *os.File) error { _, err := f.Write(prof); return err }); err != nil {
+		return err
+	}
+	if profileFile != "" {
+		return os.WriteFile(profileFile, prof, 0o644)
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package launcher
+
+import (
+	"fmt"
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
+	"github.com/mcpbox/mcpbox/sandbox/egress"
+)
+
+// Observe watches a session for `mcpbox trial`: what the server's cgroup
+// used, every egress attempt, the processes it ran. Nil fields watch
+// nothing.
+type Observe struct {
+	// OnEgress receives every egress decision. Setting it gives the server
+	// mcpbox's egress proxy even when nothing is allowed, so that its
+	// attempts are seen (and refused) instead of failing unseen.
+	OnEgress func(egress.Event)
+	// OnUsage receives the cgroup's figures every UsageEvery (default
+	// 100 ms) while the server runs, and once more at its end.
+	OnUsage    func(Usage)
+	UsageEvery time.Duration
+	// OnProcess receives each process seen in the sandbox once, with its
+	// command line, from the same polling.
+	OnProcess func(pid int, argv []string)
+	// OnIdentity receives the server's identity (package and version)
+	// once it is resolved.
+	OnIdentity func(broker.Identity)
+	// Syscalls, when set, makes every syscall the profile denies outright
+	// a user notification that mcpbox's agent answers with Syscalls'
+	// decision; OnSyscall then receives each of them (under load, some
+	// are only counted).
+	Syscalls  func(seccomp.Event) seccomp.Decision
+	OnSyscall func(seccomp.Event)
+	// Exec also notifies execve and execveat (Syscalls must allow them),
+	// so that every program the sandbox runs is seen.
+	Exec bool
+}
+
+// Usage is what a sandbox's cgroup has used.
+type Usage struct {
+	PeakMemory uint64        // bytes, the cgroup's high-water mark
+	Pids       uint64        // tasks now
+	CPU        time.Duration // CPU time used so far
+}
+
+// egressSink turns the egress log's JSON lines into events.
+type egressSink struct {
+	pw *io.PipeWriter
+}
+
+func newEgressSink(fn func(egress.Event), also io.Writer) *egressSink {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var ev egress.Event
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				fn(ev)
+			}
+			if also != nil {
+				also.Write(append(sc.Bytes(), '\n'))
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	return &egressSink{pw: pw}
+}
+
+func (e *egressSink) Write(p []byte) (int, error) { return e.pw.Write(p) }
+func (e *egressSink) Close() error                { return e.pw.Close() }
+
+// cgroupFiles are where a cgroup's figures are, under cgroup v2 or v1.
+type cgroupFiles struct {
+	peak, pids, cpu string
+	cpuV2           bool
+	procs           string
+}
+
+func findCgroup(path string) cgroupFiles {
+	const root = "/sys/fs/cgroup"
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		d := filepath.Join(root, path)
+		return cgroupFiles{peak: filepath.Join(d, "memory.peak"), pids: filepath.Join(d, "pids.current"),
+			cpu: filepath.Join(d, "cpu.stat"), cpuV2: true, procs: filepath.Join(d, "cgroup.procs")}
+	}
+	f := cgroupFiles{
+		peak:  filepath.Join(root, "memory", path, "memory.max_usage_in_bytes"),
+		pids:  filepath.Join(root, "pids", path, "pids.current"),
+		cpu:   filepath.Join(root, "cpuacct", path, "cpuacct.usage"),
+		procs: filepath.Join(root, "pids", path, "cgroup.procs"),
+	}
+	if _, err := os.Stat(filepath.Dir(f.cpu)); err != nil {
+		f.cpu = filepath.Join(root, "cpu,cpuacct", path, "cpuacct.usage")
+	}
+	return f
+}
+
+func readUint(path string) (uint64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil
+}
+
+// sample reads the cgroup's usage; ok is false once the cgroup is gone.
+func (f cgroupFiles) sample() (u Usage, ok bool) {
+	u.PeakMemory, ok = readUint(f.peak)
+	u.Pids, _ = readUint(f.pids)
+	if f.cpuV2 {
+		if b, err := os.ReadFile(f.cpu); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, found := strings.CutPrefix(line, "usage_usec "); found {
+					us, _ := strconv.ParseUint(v, 10, 64)
+					u.CPU = time.Duration(us) * time.Microsecond
+				}
+			}
+		}
+	} else if ns, ok := readUint(f.cpu); ok {
+		u.CPU = time.Duration(ns)
+	}
+	return u, ok
+}
+
+// watch samples the cgroup until stop is closed, and once more then.
+func (o *Observe) watch(cgroupPath string, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	f := findCgroup(cgroupPath)
+	every := o.UsageEvery
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	seen := map[int]bool{}
+	var last Usage
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if u, ok := f.sample(); ok {
+			last = u
+			if o.OnUsage != nil {
+				o.OnUsage(u)
+			}
+		}
+		if o.OnProcess != nil {
+			if b, err := os.ReadFile(f.procs); err == nil {
+				for _, l := range strings.Fields(string(b)) {
+					pid, err := strconv.Atoi(l)
+					if err != nil || seen[pid] {
+						continue
+					}
+					seen[pid] = true
+					if cmd, err := os.ReadFile("/proc/" + l + "/cmdline"); err == nil {
+						o.OnProcess(pid, strings.Split(strings.TrimSuffix(string(cmd), "\x00"), "\x00"))
+					}
+				}
+			}
+		}
+		select {
+		case <-stop:
+			if o.OnUsage != nil {
+				o.OnUsage(last)
+			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// notifySocket is the name of the seccomp agent's socket in a session dir.
+const notifySocket = "seccomp.sock"
+
+// startAgent listens for runc's seccomp notification fd and answers the
+// session's notified syscalls: by opts.Observe's decision, or, for
+// --report-violations, by denying each one and reporting it on stderr and
+// in the audit log.
+func (s *session) startAgent(audit io.Writer) (*seccomp.Agent, error) {
+	decide := func(seccomp.Event) seccomp.Decision { return seccomp.Deny }
+	var onEvent func(seccomp.Event)
+	if o := s.opts.Observe; o != nil && o.Syscalls != nil {
+		decide, onEvent = o.Syscalls, o.OnSyscall
+	}
+	if s.opts.ReportViolations {
+		prev := onEvent
+		onEvent = func(ev seccomp.Event) {
+			fmt.Fprintf(s.opts.Stderr, "mcpbox: denied syscall %s %s (the profile does not allow it)\n", ev.Syscall, broker.EscapeHidden(ev.Detail))
+			if audit != nil {
+				line, _ := json.Marshal(map[string]any{"time": ev.Time.UTC().Format(time.RFC3339Nano), "dir": "s2c", "kind": "policy",
+					"policy": "seccomp", "finding": ev.Syscall, "severity": "medium", "detail": "denied: " + ev.Detail})
+				audit.Write(append(line, '\n'))
+			}
+			if prev != nil {
+				prev(ev)
+			}
+		}
+	}
+	a, err := seccomp.ListenAgent(filepath.Join(s.dir, notifySocket), decide, seccomp.AgentOptions{OnEvent: onEvent})
+	if err != nil {
+		return nil, fmt.Errorf("launcher: seccomp agent: %w", err)
+	}
+	return a, nil
+}

@@ -1,0 +1,153 @@
+package trial
+
+import (
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
+)
+
+// fileSyscalls are the notified calls that change files: they go to the
+// report's files, not its syscalls.
+var fileSyscalls = map[string]string{
+	"open": ChangeModified, "openat": ChangeModified, "openat2": ChangeModified, "creat": ChangeCreated,
+	"mkdir": ChangeCreated, "mkdirat": ChangeCreated, "unlink": ChangeDeleted, "unlinkat": ChangeDeleted, "rmdir": ChangeDeleted,
+	"rename": ChangeModified, "renameat": ChangeModified, "renameat2": ChangeModified, "truncate": ChangeModified,
+	"chmod": ChangeModified, "fchmodat": ChangeModified, "symlink": ChangeCreated, "symlinkat": ChangeCreated, "link": ChangeCreated, "linkat": ChangeCreated,
+}
+
+// syscallRecorder answers and records the notified syscalls.
+type syscallRecorder struct {
+	enforce bool
+	mu      sync.Mutex
+	all     []seccomp.Event
+}
+
+func newSyscallRecorder(enforce bool) *syscallRecorder { return &syscallRecorder{enforce: enforce} }
+
+// decide lets a syscall run (observation) or denies it (--enforce). The
+// never-grantable ones (mount, unshare, ptrace, bpf, module loading, …)
+// are denied in observation too: a generated profile would never allow
+// them, and letting them run only to watch would open the kernel surface
+// the sandbox exists to close. File changes are never denied by the
+// trial: the sandbox's own permissions decide them, the trial only sees
+// them.
+func (s *syscallRecorder) decide(ev seccomp.Event) seccomp.Decision {
+	if _, file := fileSyscalls[ev.Syscall]; file || ev.Syscall == "execve" || ev.Syscall == "execveat" {
+		return seccomp.Allow
+	}
+	if s.enforce || NeverGranted(ev.Syscall) {
+		return seccomp.Deny
+	}
+	return seccomp.Allow
+}
+
+const maxEvents = 100000
+
+func (s *syscallRecorder) record(ev seccomp.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.all) < maxEvents {
+		s.all = append(s.all, ev)
+	}
+}
+
+func (s *syscallRecorder) events() []seccomp.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seccomp.Event(nil), s.all...)
+}
+
+// summary groups the events into the report's syscalls and files.
+func (s *syscallRecorder) summary() ([]Syscall, []FileChange, []Process) {
+	verdict := VerdictAllowed
+	if s.enforce {
+		verdict = VerdictDenied
+	}
+	by := map[string]*Syscall{}
+	files := map[string]*FileChange{}
+	var procs []Process
+	ran := map[string]bool{}
+	for _, ev := range s.events() {
+		if ev.Syscall == "execve" || ev.Syscall == "execveat" {
+			// A shell or execvp tries each $PATH entry in turn; only a
+			// program that exists ran. The sandbox sees the host's
+			// runtime directories, so the host says which exist.
+			p := pathOf(ev.Detail)
+			if _, err := os.Stat(p); p == "" || p == "/.mcpbox/init" || err != nil {
+				continue
+			}
+			argv := execArgv(ev, p)
+			if key := strings.Join(argv, "\x00"); !ran[key] {
+				ran[key] = true
+				procs = append(procs, Process{PID: int(ev.Pid), Argv: argv})
+			}
+			continue
+		}
+		if change, ok := fileSyscalls[ev.Syscall]; ok {
+			path := pathOf(ev.Detail)
+			if path == "" {
+				continue
+			}
+			if f := files[path]; f == nil {
+				files[path] = &FileChange{Path: path, Change: change}
+			}
+			continue
+		}
+		sc := by[ev.Syscall]
+		if sc == nil {
+			v := verdict
+			if NeverGranted(ev.Syscall) {
+				v = VerdictDenied
+			}
+			sc = &Syscall{Name: ev.Syscall, Verdict: v}
+			by[ev.Syscall] = sc
+		}
+		sc.Count++
+		if ev.Detail != "" && len(sc.Examples) < 5 && !contains(sc.Examples, ev.Detail) {
+			sc.Examples = append(sc.Examples, ev.Detail)
+		}
+	}
+	var calls []Syscall
+	for _, sc := range by {
+		calls = append(calls, *sc)
+	}
+	sort.Slice(calls, func(i, j int) bool { return calls[i].Name < calls[j].Name })
+	var fs []FileChange
+	for _, f := range files {
+		fs = append(fs, *f)
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
+	return calls, fs, procs
+}
+
+// execArgv is what is known of an exec's command line: the program, and
+// the arguments the agent decoded, if any.
+func execArgv(ev seccomp.Event, path string) []string {
+	argv := []string{path}
+	if _, rest, ok := strings.Cut(ev.Detail, " argv="); ok {
+		argv = append(argv[:0], strings.Fields(rest)...)
+	}
+	return argv
+}
+
+// pathOf takes the path out of an event's decoded arguments ("path=/x …").
+func pathOf(detail string) string {
+	for _, f := range strings.Fields(detail) {
+		if p, ok := strings.CutPrefix(f, "path="); ok {
+			return strings.Trim(p, `"`)
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,291 @@
+package trial
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/sandbox"
+	"github.com/mcpbox/mcpbox/sandbox/egress"
+)
+
+// Call is one tool call a trial makes (--call TOOL=JSON).
+type CallSpec struct {
+	Tool      string
+	Arguments json.RawMessage
+}
+
+// ParseCall reads TOOL=JSON (JSON defaults to {}).
+func ParseCall(s string) (CallSpec, error) {
+	tool, args, _ := strings.Cut(s, "=")
+	if tool == "" {
+		return CallSpec{}, fmt.Errorf("--call %q: use TOOL=JSON, e.g. --call 'echo={\"message\":\"hi\"}'", s)
+	}
+	if args == "" {
+		args = "{}"
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(args), &obj); err != nil {
+		return CallSpec{}, fmt.Errorf("--call %s: the arguments are not a JSON object: %v", tool, err)
+	}
+	return CallSpec{Tool: tool, Arguments: json.RawMessage(args)}, nil
+}
+
+// Options configure a trial.
+type Options struct {
+	// Session is the sandboxed session's options: Command, Profile (the
+	// base, default untrusted), Env, Mounts, containerd settings, Dirs,
+	// Stderr, Logger. Stdin and Stdout are the trial's own.
+	Session launcher.Options
+	Calls   []CallSpec
+	// Duration is how long the trial watches in all, calls included;
+	// the server is then shut down. Zero means 20 s.
+	Duration time.Duration
+	// Enforce denies syscalls outside the profile (EPERM) instead of
+	// letting them run while they are recorded.
+	Enforce bool
+}
+
+// recorder collects what the watchers saw; its methods run on several
+// goroutines.
+type recorder struct {
+	mu        sync.Mutex
+	network   map[string]*NetEvent
+	usage     Usage
+	processes map[int][]string
+	procOrder []int
+}
+
+func (r *recorder) egress(ev egress.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	verdict := "denied"
+	if ev.Verdict == egress.VerdictAllow {
+		verdict = "allowed"
+	}
+	key := ev.Kind + "\x00" + ev.Host + "\x00" + fmt.Sprint(ev.Port) + "\x00" + verdict
+	n := r.network[key]
+	if n == nil {
+		n = &NetEvent{Kind: ev.Kind, Host: ev.Host, Port: ev.Port, Verdict: verdict, Reason: ev.Reason}
+		r.network[key] = n
+	}
+	n.Count++
+}
+
+func (r *recorder) sample(u launcher.Usage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.usage.PeakMemoryBytes = max(r.usage.PeakMemoryBytes, int64(u.PeakMemory))
+	r.usage.PeakPIDs = max(r.usage.PeakPIDs, int64(u.Pids))
+	r.usage.CPUSeconds = max(r.usage.CPUSeconds, u.CPU.Seconds())
+}
+
+func (r *recorder) process(pid int, argv []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.processes[pid]; !ok {
+		r.processes[pid] = argv
+		r.procOrder = append(r.procOrder, pid)
+	}
+}
+
+// Run runs one trial and returns its report (ranked). An error means the
+// trial itself failed (bad options, no sandbox); what the server did
+// wrong is in the report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Duration <= 0 {
+		opts.Duration = 20 * time.Second
+	}
+	so := opts.Session
+	if so.Profile == "" {
+		so.Profile = "untrusted"
+	}
+	if so.Audit == "" {
+		so.Audit = launcher.AuditNone
+	}
+	rec := &recorder{network: map[string]*NetEvent{}, processes: map[int][]string{}}
+	sys := newSyscallRecorder(opts.Enforce)
+	so.Observe = &launcher.Observe{
+		OnEgress: rec.egress, OnUsage: rec.sample, OnProcess: rec.process, UsageEvery: 20 * time.Millisecond,
+		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true,
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	so.Stdin, so.Stdout = inR, outW
+
+	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Command: so.Command, BaseProfile: so.Profile, Enforce: opts.Enforce,
+		Home: sandbox.DefaultHome}
+	so.Observe.OnIdentity = func(id broker.Identity) {
+		if id.Package != "" {
+			eco, _, _ := strings.Cut(id.Key, ":")
+			rep.Package = &Package{Ecosystem: eco, Name: id.Package, Version: id.Version}
+		}
+	}
+	runErr := make(chan error, 1)
+	go func() {
+		err := launcher.Run(ctx, so)
+		outW.Close()
+		inR.Close()
+		runErr <- err
+	}()
+
+	deadline := time.Now().Add(opts.Duration)
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c := newClient(inW, outR)
+	drive(cctx, c, opts.Calls, rep)
+	// Watch the rest of the time: servers do things in the background.
+	select {
+	case <-cctx.Done():
+	case <-c.done:
+	}
+	inW.Close() // the client hangs up: the server is stopped
+	err := <-runErr
+	rep.DurationS = time.Since(rep.Started).Seconds()
+	var exit *launcher.ExitError
+	switch {
+	case err == nil:
+		zero := 0
+		rep.ExitCode = &zero
+	case errors.As(err, &exit):
+		code := exit.Code
+		rep.ExitCode = &code
+	case rep.Tools == nil && len(sys.events()) == 0:
+		return nil, err
+	default:
+		fmt.Fprintf(so.Stderr, "mcpbox: trial: the session ended with an error: %v\n", err)
+	}
+
+	rec.mu.Lock()
+	for _, n := range rec.network {
+		rep.Network = append(rep.Network, *n)
+	}
+	rep.Usage = rec.usage
+	rec.mu.Unlock()
+	var execs []Process
+	rep.Syscalls, rep.Files, execs = sys.summary()
+	rep.Processes = execs
+	rep.PathArgs = pathArgs(so.Command)
+	rep.Rank()
+	return rep, nil
+}
+
+// drive runs the MCP session: initialize, the lists, the calls.
+func drive(ctx context.Context, c *client, calls []CallSpec, rep *Report) {
+	init, err := c.call(ctx, "initialize", map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{},
+		"clientInfo": map[string]any{"name": "mcpbox-trial", "version": "1"},
+	})
+	if err != nil {
+		return
+	}
+	var ir struct {
+		Instructions string `json:"instructions"`
+	}
+	if json.Unmarshal(init, &ir) == nil && ir.Instructions != "" {
+		rep.Instructions = broker.ScanInstructions(ir.Instructions)
+	}
+	c.notify("notifications/initialized")
+
+	for _, tool := range list(ctx, c, "tools/list", "tools") {
+		name, _ := nameOf(tool, "name")
+		_, sum, _ := broker.Definition("tools", tool)
+		var desc struct {
+			Description string `json:"description"`
+		}
+		json.Unmarshal(tool, &desc)
+		findings := broker.ScanTool(tool, len(rep.Tools))
+		rep.Tools = append(rep.Tools, Tool{Name: name, SHA256: sum, Description: desc.Description, DescriptionBytes: len(desc.Description), Findings: findings})
+	}
+	for _, p := range list(ctx, c, "prompts/list", "prompts") {
+		name, _ := nameOf(p, "name")
+		_, sum, _ := broker.Definition("prompts", p)
+		rep.Prompts = append(rep.Prompts, Item{Name: name, SHA256: sum})
+	}
+	for _, r := range list(ctx, c, "resources/list", "resources") {
+		name, _ := nameOf(r, "uri")
+		_, sum, _ := broker.Definition("resources", r)
+		rep.Resources = append(rep.Resources, Item{Name: name, SHA256: sum})
+	}
+	for _, call := range calls {
+		start := time.Now()
+		res, err := c.call(ctx, "tools/call", map[string]any{"name": call.Tool, "arguments": call.Arguments})
+		rc := Call{Tool: call.Tool, Arguments: call.Arguments, DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+		if err != nil {
+			rc.Error = err.Error()
+		} else {
+			var r struct {
+				IsError bool `json:"isError"`
+			}
+			json.Unmarshal(res, &r)
+			rc.OK = !r.IsError
+			if r.IsError {
+				rc.Error = "the tool reported an error"
+			}
+		}
+		rep.Calls = append(rep.Calls, rc)
+	}
+}
+
+// list pages through a list method and returns its items; a server without
+// the capability gives none.
+func list(ctx context.Context, c *client, method, key string) []json.RawMessage {
+	var items []json.RawMessage
+	cursor := ""
+	for page := 0; page < 100; page++ {
+		var params any
+		if cursor != "" {
+			params = map[string]any{"cursor": cursor}
+		}
+		res, err := c.call(ctx, method, params)
+		if err != nil {
+			return items
+		}
+		var r map[string]json.RawMessage
+		if json.Unmarshal(res, &r) != nil {
+			return items
+		}
+		var got []json.RawMessage
+		json.Unmarshal(r[key], &got)
+		items = append(items, got...)
+		cursor = ""
+		json.Unmarshal(r["nextCursor"], &cursor)
+		if cursor == "" {
+			return items
+		}
+	}
+	return items
+}
+
+func nameOf(item json.RawMessage, key string) (string, bool) {
+	var m map[string]any
+	if json.Unmarshal(item, &m) != nil {
+		return "", false
+	}
+	s, ok := m[key].(string)
+	return s, ok
+}
+
+// pathArgs are the command's arguments that name existing host paths.
+func pathArgs(cmd []string) []string {
+	var out []string
+	for _, a := range cmd[min(1, len(cmd)):] {
+		if filepath.IsAbs(a) {
+			if _, err := os.Stat(a); err == nil && !strings.Contains(a, "/node_modules/") {
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
