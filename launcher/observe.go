@@ -1,9 +1,9 @@
 package launcher
 
 import (
-	"fmt"
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
-	"github.com/mcpbox/mcpbox/sandbox/seccomp"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
 )
 
 // Observe watches a session for `mcpbox trial`: what the server's cgroup
