@@ -503,11 +503,84 @@ func decode(name string, args [6]uint64, str func(uint64) string) string {
 		return ptraceRequestName(args[0]) + " pid=" + strconv.FormatInt(int64(int32(args[1])), 10)
 	case "kill", "tkill":
 		return fmt.Sprintf("pid=%d sig=%d", int32(args[0]), int32(args[1]))
+	case "open":
+		return "path=" + str(args[0]) + " flags=" + openFlagNames(args[1]) + openMode(args[1], args[2])
+	case "openat":
+		return dirfd(args[0]) + "path=" + str(args[1]) + " flags=" + openFlagNames(args[2]) + openMode(args[2], args[3])
+	case "creat":
+		return "path=" + str(args[0]) + fmt.Sprintf(" mode=%#o", args[1]&0o7777)
+	case "rename", "link":
+		return "path=" + str(args[0]) + " to=" + str(args[1])
+	case "renameat", "renameat2", "linkat":
+		return dirfd(args[0]) + "path=" + str(args[1]) + " to=" + dirfd(args[2]) + str(args[3])
+	case "symlink":
+		return "path=" + str(args[1]) + " target=" + str(args[0])
+	case "symlinkat":
+		return dirfd(args[1]) + "path=" + str(args[2]) + " target=" + str(args[0])
+	case "mkdirat", "unlinkat", "fchmodat":
+		return dirfd(args[0]) + "path=" + str(args[1])
 	}
 	if i, ok := pathArg[name]; ok {
 		return "path=" + str(args[i])
 	}
 	return fmt.Sprintf("args=%#x,%#x,%#x,%#x,%#x,%#x", args[0], args[1], args[2], args[3], args[4], args[5])
+}
+
+// dirfd names the directory a relative path of an *at call starts from,
+// unless it is the working directory (AT_FDCWD), as "dirfd=N ". The path
+// is shown as the caller passed it, relative or not.
+func dirfd(fd uint64) string {
+	if int32(fd) == unix.AT_FDCWD {
+		return ""
+	}
+	return "dirfd=" + strconv.FormatInt(int64(int32(fd)), 10) + " "
+}
+
+var openFlags = []struct {
+	bit  uint64
+	name string
+}{
+	{unix.O_CREAT, "O_CREAT"}, {unix.O_EXCL, "O_EXCL"}, {unix.O_NOCTTY, "O_NOCTTY"},
+	{unix.O_TRUNC, "O_TRUNC"}, {unix.O_APPEND, "O_APPEND"}, {unix.O_NONBLOCK, "O_NONBLOCK"},
+	{unix.O_DSYNC, "O_DSYNC"}, {unix.O_DIRECT, "O_DIRECT"}, {unix.O_LARGEFILE, "O_LARGEFILE"},
+	{unix.O_NOFOLLOW, "O_NOFOLLOW"}, {unix.O_NOATIME, "O_NOATIME"}, {unix.O_CLOEXEC, "O_CLOEXEC"},
+	{unix.O_PATH, "O_PATH"},
+}
+
+// openFlagNames renders open(2) flags: the access mode first, then the
+// other flags by name, and any rest in hex. O_TMPFILE and O_SYNC include
+// other bits (O_DIRECTORY, O_DSYNC) and are named as a whole.
+func openFlagNames(f uint64) string {
+	f &= 0xffffffff // the kernel reads an int
+	parts := []string{[]string{"O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"}[f&unix.O_ACCMODE]}
+	f &^= unix.O_ACCMODE
+	for _, whole := range []struct {
+		bits uint64
+		name string
+	}{{unix.O_TMPFILE, "O_TMPFILE"}, {unix.O_SYNC, "O_SYNC"}, {unix.O_DIRECTORY, "O_DIRECTORY"}} {
+		if f&whole.bits == whole.bits {
+			parts = append(parts, whole.name)
+			f &^= whole.bits
+		}
+	}
+	for _, n := range openFlags {
+		if f&n.bit != 0 {
+			parts = append(parts, n.name)
+			f &^= n.bit
+		}
+	}
+	if f != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", f))
+	}
+	return strings.Join(parts, "|")
+}
+
+// openMode shows the mode argument when the flags make the kernel use it.
+func openMode(flags, mode uint64) string {
+	if flags&unix.O_CREAT == 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
+		return ""
+	}
+	return fmt.Sprintf(" mode=%#o", mode&0o7777)
 }
 
 // readString reads a NUL-terminated string of at most maxStringArg bytes at

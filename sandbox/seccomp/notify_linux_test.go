@@ -164,6 +164,14 @@ func startAgent(t testing.TB, decide func(Event) Decision, opts AgentOptions) (*
 // directory made read-only; the probe is bound in read-only.
 func runProbe(t testing.TB, runc, probe string, profile *specs.LinuxSeccomp, args ...string) string {
 	t.Helper()
+	return runProbeIn(t, runc, probe, profile, nil, args...)
+}
+
+// runProbeIn is runProbe with setup, if not nil, called on the rootfs
+// directory before the container starts (and before it is made read-only).
+// /tmp in the container is a writable tmpfs of 1 MiB.
+func runProbeIn(t testing.TB, runc, probe string, profile *specs.LinuxSeccomp, setup func(rootfs string), args ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
 	state := filepath.Join(dir, "state")
@@ -171,6 +179,9 @@ func runProbe(t testing.TB, runc, probe string, profile *specs.LinuxSeccomp, arg
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if setup != nil {
+		setup(rootfs)
 	}
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {

@@ -22,6 +22,7 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -203,6 +204,9 @@ func verdictOf(a specs.LinuxSeccompAction, errnoRet *uint) verdict {
 //     refuses it), so it cannot carve an exception out of anything;
 //   - one syscall with rules of different verdicts: libseccomp lets an
 //     unconditional rule override conditional ones regardless of order.
+//     The one exception is open and openat split on their flags exactly
+//     as WithFileNotify does it, into an ALLOW and NOTIFY rules that no
+//     flags value matches both of (checkOpenSplit).
 func check(p *specs.LinuxSeccomp) error {
 	if p == nil {
 		return errors.New("seccomp: nil profile")
@@ -212,6 +216,7 @@ func check(p *specs.LinuxSeccomp) error {
 	}
 	def := verdictOf(p.DefaultAction, p.DefaultErrnoRet)
 	byName := map[string]verdict{}
+	mixed := map[string]bool{}
 	for i, r := range p.Syscalls {
 		if len(r.Names) == 0 {
 			return fmt.Errorf("seccomp: rule %d names no syscall", i)
@@ -235,9 +240,24 @@ func check(p *specs.LinuxSeccomp) error {
 				return fmt.Errorf("seccomp: rule %d: %q is not a syscall name", i, n)
 			}
 			if prev, ok := byName[n]; ok && prev != v {
-				return fmt.Errorf("seccomp: syscall %s has rules with different actions (%s and %s); libseccomp does not apply them in order", n, prev.Action, v.Action)
+				if _, split := openFlagsArg[n]; !split {
+					return fmt.Errorf("seccomp: syscall %s has rules with different actions (%s and %s); libseccomp does not apply them in order", n, prev.Action, v.Action)
+				}
+				mixed[n] = true // judged on all its rules below
+				continue
 			}
 			byName[n] = v
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(mixed)) {
+		var rules []specs.LinuxSyscall
+		for _, r := range p.Syscalls {
+			if slices.Contains(r.Names, n) {
+				rules = append(rules, r)
+			}
+		}
+		if err := checkOpenSplit(n, rules); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -6,6 +6,10 @@
 //	                    socket(AF_PACKET, SOCK_RAW, 0); prints name=errno lines
 //	notifyprobe loop N  calls acct(NULL) N times; prints the errno of the last
 //	                    call, how many failed with it, and the ns per call
+//	notifyprobe files   reads /etc/hostname, tries to create /usr/lib/probe-x,
+//	                    creates and writes /tmp/probe-y, makes /tmp/probe-d,
+//	                    removes /tmp/probe-y; prints name=errno lines (and
+//	                    how many bytes were read and written)
 package main
 
 import (
@@ -36,8 +40,10 @@ func main() {
 			os.Exit(2)
 		}
 		loop(n)
+	case len(os.Args) == 2 && os.Args[1] == "files":
+		files()
 	default:
-		fmt.Fprintln(os.Stderr, "usage: notifyprobe probe | loop N")
+		fmt.Fprintln(os.Stderr, "usage: notifyprobe probe | loop N | files")
 		os.Exit(2)
 	}
 }
@@ -77,4 +83,54 @@ func loop(n int) {
 	}
 	elapsed := time.Since(start)
 	fmt.Printf("errno=%d same=%d ns=%d\n", errno(last), same, elapsed.Nanoseconds()/int64(max(n, 1)))
+}
+
+// openat calls openat(AT_FDCWD, path, flags, mode) itself, so that the
+// test knows which syscall and flags the filter sees.
+func openat(path string, flags int, mode uint32) (int, syscall.Errno) {
+	p, _ := syscall.BytePtrFromString(path)
+	fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(_AT_FDCWD), uintptr(unsafe.Pointer(p)), uintptr(flags), uintptr(mode), 0, 0)
+	return int(fd), e
+}
+
+// _AT_FDCWD is a variable: a negative constant does not convert to uintptr.
+var _AT_FDCWD = -0x64
+
+func files() {
+	// 1. A read-only open: allowed by the filter, never notified.
+	fd, e := openat("/etc/hostname", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	n := 0
+	if e == 0 {
+		buf := make([]byte, 64)
+		n, _ = syscall.Read(fd, buf)
+		syscall.Close(fd)
+	}
+	fmt.Printf("read=%d readn=%d\n", errno(e), n)
+
+	// 2. A create under the read-only root: notified, then refused by
+	// the kernel (EROFS) once the agent lets it run.
+	fd, e = openat("/usr/lib/probe-x", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_CLOEXEC, 0o644)
+	if e == 0 {
+		syscall.Close(fd)
+	}
+	fmt.Printf("usr=%d\n", errno(e))
+
+	// 3. A create and write on the tmpfs: notified, then done.
+	fd, e = openat("/tmp/probe-y", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+	n = 0
+	if e == 0 {
+		n, _ = syscall.Write(fd, []byte("probe\n"))
+		syscall.Close(fd)
+	}
+	fmt.Printf("tmp=%d written=%d\n", errno(e), n)
+
+	// 4. mkdirat(AT_FDCWD, "/tmp/probe-d", 0755)
+	p, _ := syscall.BytePtrFromString("/tmp/probe-d")
+	_, _, e = syscall.Syscall(syscall.SYS_MKDIRAT, uintptr(_AT_FDCWD), uintptr(unsafe.Pointer(p)), 0o755)
+	fmt.Printf("mkdir=%d\n", errno(e))
+
+	// 5. unlinkat(AT_FDCWD, "/tmp/probe-y", 0)
+	p, _ = syscall.BytePtrFromString("/tmp/probe-y")
+	_, _, e = syscall.Syscall(syscall.SYS_UNLINKAT, uintptr(_AT_FDCWD), uintptr(unsafe.Pointer(p)), 0)
+	fmt.Printf("unlink=%d\n", errno(e))
 }
