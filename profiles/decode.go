@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
@@ -20,6 +21,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	envRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	syscallRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+	digestRE  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	// npm: optional @scope/, lowercase URL-safe characters (legacy names
 	// with capitals exist, so they are accepted).
 	npmRE = regexp.MustCompile(`^(@[A-Za-z0-9~-][A-Za-z0-9._~-]*/)?[A-Za-z0-9~-][A-Za-z0-9._~-]*$`)
@@ -31,7 +33,7 @@ const nameRule = "use 1 to 63 lowercase letters, digits and dashes, starting wit
 
 // The keys each mapping accepts, in the order a rendered profile has them.
 var (
-	topKeys     = []string{"name", "description", "extends", "match", "rootfs", "network", "pathArgs", "mounts", "env", "setenv", "limits", "seccomp", "tools", "install"}
+	topKeys     = []string{"name", "description", "extends", "match", "rootfs", "image", "network", "pathArgs", "mounts", "env", "setenv", "limits", "seccomp", "tools", "install"}
 	matchKeys   = []string{NPM, PyPI}
 	networkKeys = []string{"allow"}
 	mountKeys   = []string{"host", "path", "mode"}
@@ -121,6 +123,22 @@ func decode(file string, data []byte) (*layer, error) {
 	return l, nil
 }
 
+// imageRef checks an image reference: name[:tag][@sha256:<64 hex>]. It
+// returns what is wrong, "" if nothing.
+func imageRef(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "an empty image reference: write e.g. mcpbox.local/runtime/node:20 or NAME@sha256:<64 hex digits>"
+	}
+	name, dgst, pinned := strings.Cut(s, "@")
+	if pinned && !digestRE.MatchString(dgst) {
+		return "a pinned image needs a digest of the form sha256:<64 lowercase hex digits>"
+	}
+	if _, err := reference.ParseNormalizedNamed(name); err != nil {
+		return fmt.Sprintf("not a valid image reference (%v)", err)
+	}
+	return ""
+}
+
 // top decodes one top-level field into p.
 func (d *decoder) top(p *Profile, key, f string, v ast.Node) error {
 	var err error
@@ -150,17 +168,22 @@ func (d *decoder) top(p *Profile, key, f string, v ast.Node) error {
 		return d.match(p, v, f)
 	case "rootfs":
 		if m, ok := v.(*ast.MappingNode); ok && len(m.Values) > 0 && m.Values[0].Key.GetToken().Value == "image" {
-			return d.err(f, "rootfs image is not supported yet: use host")
+			return d.err(f, "write the image as its own field: `rootfs: image` and `image: REF`")
 		}
 		if p.RootFS, err = d.str(v, f); err != nil {
 			return err
 		}
 		switch p.RootFS {
-		case RootFSHost:
-		case "image":
-			return d.err(f, "rootfs image is not supported yet: use host")
+		case RootFSHost, RootFSImage:
 		default:
-			return d.err(f, "%q is not valid: use host", p.RootFS)
+			return d.err(f, "%q is not valid: use host or image", p.RootFS)
+		}
+	case "image":
+		if p.Image, err = d.str(v, f); err != nil {
+			return err
+		}
+		if r := imageRef(p.Image); r != "" {
+			return d.err(f, "%q: %s", p.Image, r)
 		}
 	case "network":
 		return d.mapping(v, f, networkKeys, func(_, f string, v ast.Node) error {

@@ -155,12 +155,22 @@ func TestValidationErrors(t *testing.T) {
 			line: 3, field: "limits", reason: "merge keys"},
 		{name: "unsupported tag", src: "name: x\ndescription: !!binary aGk=\n",
 			line: 2, field: "description", reason: "tag !!binary"},
-		{name: "rootfs image", src: "name: x\nrootfs: image\n",
-			line: 2, field: "rootfs", reason: "not supported yet"},
+		{name: "rootfs image without image", src: "name: x\nrootfs: image\n",
+			line: 2, field: "rootfs", reason: "rootfs image needs an image"},
 		{name: "rootfs image mapping", src: "name: x\nrootfs:\n  image: docker.io/library/node:22\n",
-			line: 2, field: "rootfs", reason: "not supported yet"},
+			line: 2, field: "rootfs", reason: "`rootfs: image` and `image: REF`"},
 		{name: "rootfs unknown", src: "name: x\nrootfs: vm\n",
-			line: 2, field: "rootfs", reason: `"vm" is not valid: use host`},
+			line: 2, field: "rootfs", reason: `"vm" is not valid: use host or image`},
+		{name: "image with host rootfs", src: "name: x\ndescription: d\nimage: node:22\n",
+			line: 3, field: "image", reason: "only used with `rootfs: image`"},
+		{name: "image short digest", src: "name: x\nrootfs: image\nimage: node@sha256:abc\n",
+			line: 3, field: "image", reason: "sha256:<64 lowercase hex digits>"},
+		{name: "image other digest", src: "name: x\nrootfs: image\nimage: node@md5:" + strings.Repeat("a", 32) + "\n",
+			line: 3, field: "image", reason: "sha256:<64 lowercase hex digits>"},
+		{name: "image bad name", src: "name: x\nrootfs: image\nimage: \"Node:22\"\n",
+			line: 3, field: "image", reason: "not a valid image reference"},
+		{name: "image empty", src: "name: x\nrootfs: image\nimage: \"\"\n",
+			line: 3, field: "image", reason: "an empty image reference"},
 		{name: "bad extends name", src: "name: x\nextends: Untrusted\n",
 			line: 2, field: "extends", reason: "not a profile name"},
 		{name: "unknown extends", src: "name: x\ndescription: d\nextends: nosuch\n",
@@ -330,5 +340,50 @@ func TestNullMeansUnset(t *testing.T) {
 	}
 	if d := defaults(); p.Limits != d.Limits || p.PathArgs != d.PathArgs || len(p.Network.Allow) != 0 {
 		t.Errorf("got %+v", p)
+	}
+}
+
+// TestImage loads image-mode profiles: a digest-pinned reference, its
+// inheritance through extends, a child that goes back to host, and the
+// rendered form.
+func TestImage(t *testing.T) {
+	pin := "mcpbox.local/runtime/node:20@sha256:" + strings.Repeat("0a", 32)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"img.yaml":   "name: img\nextends: filesystem\nrootfs: image\nimage: " + pin + "\n",
+		"child.yaml": "name: child\nextends: img\nlimits: { pids: 9 }\n",
+		"host.yaml":  "name: host\nextends: img\nrootfs: host\n",
+	})
+	c := NewCatalog(dir)
+	p, err := c.LoadFile(filepath.Join(dir, "img.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RootFS != RootFSImage || p.Image != pin || p.PathArgs != AccessRW {
+		t.Errorf("RootFS, Image, PathArgs = %q, %q, %q", p.RootFS, p.Image, p.PathArgs)
+	}
+	if p.Line("image") != 4 {
+		t.Errorf("image line %d, want 4", p.Line("image"))
+	}
+	out, err := p.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "rootfs: image\nimage: \""+pin+"\"\n") {
+		t.Errorf("rendered profile lacks the image:\n%s", out)
+	}
+	child, err := c.LoadFile(filepath.Join(dir, "child.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.RootFS != RootFSImage || child.Image != pin {
+		t.Errorf("child: RootFS, Image = %q, %q", child.RootFS, child.Image)
+	}
+	host, err := c.LoadFile(filepath.Join(dir, "host.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host.RootFS != RootFSHost || host.Image != "" {
+		t.Errorf("host: RootFS, Image = %q, %q", host.RootFS, host.Image)
 	}
 }

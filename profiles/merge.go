@@ -12,7 +12,7 @@ import (
 // The merge rules, which the package documentation of Catalog repeats:
 //   - name, description, match and extends come from l alone: they describe
 //     the file, not what the server may do, so they are never inherited;
-//   - a scalar (rootfs, pathArgs, limits.*, tools.pin, tools.scan,
+//   - a scalar (rootfs, image, pathArgs, limits.*, tools.pin, tools.scan,
 //     install.scripts) set in l replaces the parent's; mappings merge key by
 //     key, so `limits: {memory: 1Gi}` keeps the parent's pids, cpus and tmp,
 //     and setenv keys of l replace the same keys of the parent;
@@ -31,6 +31,13 @@ func apply(base *Profile, l *layer) *Profile {
 
 	if l.has("rootfs") {
 		out.RootFS = l.p.RootFS
+		if out.RootFS != RootFSImage {
+			out.Image = "" // a parent's image does not outlive its rootfs mode
+			delete(out.pos, "image")
+		}
+	}
+	if l.has("image") {
+		out.Image = l.p.Image
 	}
 	if l.has("pathArgs") {
 		out.PathArgs = l.p.PathArgs

@@ -19,9 +19,15 @@ const (
 // SourceBuiltin is Profile.Source for a profile from the embedded catalog.
 const SourceBuiltin = "builtin"
 
-// RootFSHost is the only root filesystem supported so far: an empty root
-// with read-only binds of the host's runtime directories.
-const RootFSHost = "host"
+// Values of Profile.RootFS.
+const (
+	// RootFSHost is an empty root with read-only binds of the host's
+	// runtime directories.
+	RootFSHost = "host"
+	// RootFSImage is a read-only view of a containerd image (Profile.Image):
+	// the server sees nothing of the host's root filesystem.
+	RootFSImage = "image"
+)
 
 // StateVar in a mount's host path stands for the server's own state
 // directory, which the launcher creates and owns.
@@ -104,15 +110,18 @@ type Profile struct {
 	Extends     string // the parent named in the file, "" if none
 	Match       []Match
 	RootFS      string
-	Network     Network
-	PathArgs    Access
-	Mounts      []Mount
-	Env         []string          // variable names passed through
-	Setenv      map[string]string // variables set to fixed values
-	Limits      Limits
-	Seccomp     Seccomp
-	Tools       Tools
-	Install     Install
+	// Image is the image reference of RootFSImage, "" otherwise; it may
+	// be pinned by digest (name[:tag]@sha256:...).
+	Image    string
+	Network  Network
+	PathArgs Access
+	Mounts   []Mount
+	Env      []string          // variable names passed through
+	Setenv   map[string]string // variables set to fixed values
+	Limits   Limits
+	Seccomp  Seccomp
+	Tools    Tools
+	Install  Install
 
 	// Source is SourceBuiltin or the path of the profile's file.
 	Source string
@@ -246,6 +255,12 @@ func (m Mount) ExpandHost(home, state string) string {
 // extends: a variable is either passed through or set, and no two mounts
 // share a sandbox path.
 func (p *Profile) check() error {
+	switch {
+	case p.RootFS == RootFSImage && p.Image == "":
+		return p.Errorf("rootfs", "rootfs image needs an image: add `image: REF` (build one with `mcpbox image build --runtime node`)")
+	case p.RootFS != RootFSImage && p.Image != "":
+		return p.Errorf("image", "an image is only used with `rootfs: image` (rootfs is %s)", p.RootFS)
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.Setenv)) {
 		if slices.Contains(p.Env, name) {
 			return p.Errorf("setenv."+name, "%s is also listed in env: a variable is either passed through (env) or set here (setenv), not both", name)

@@ -34,6 +34,9 @@ func (p *Profile) YAML() ([]byte, error) {
 		}
 	}
 	fmt.Fprintf(&b, "rootfs: %s\n", quote(p.RootFS))
+	if p.Image != "" {
+		fmt.Fprintf(&b, "image: %s\n", quote(p.Image))
+	}
 	b.WriteString("network:\n")
 	writeList(&b, "  ", "allow", p.Network.Allow)
 	fmt.Fprintf(&b, "pathArgs: %s\n", quote(string(p.PathArgs)))
@@ -141,7 +144,9 @@ func Starter(ecosystem, pkg string, args []string) []byte {
 	default:
 		w("# match:\n#   - npm: \"@scope/package\"   # or pypi: package\n")
 	}
-	w("# The sandbox's root filesystem: host = the host's runtime directories, read-only.\n")
+	w("# The sandbox's root filesystem: host = the host's runtime directories, read-only;\n")
+	w("# image = a containerd image, read-only (add `image: REF[@sha256:...]`;\n")
+	w("# `mcpbox image build --runtime node` makes one from the host's runtime).\n")
 	w("rootfs: %s\n", def.RootFS)
 	w("# Hosts the server may connect to: api.example.com (exact), *.example.com\n")
 	w("# (subdomains only), host:port (default port 443), cidr:10.0.0.0/8:5432.\n")
