@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -90,7 +91,35 @@ func HostRuntime(exe string) ([]Mount, error) {
 	return r.mounts, nil
 }
 
+// RuntimeFiles returns the host files each program in exes needs to run,
+// found as HostRuntime finds them (the program, its #! interpreters, its
+// ELF interpreter and shared libraries), with every symlink on the way to
+// them: what an image of the program's runtime must hold. It does not
+// include the baseRuntime directories, nor RPATH directories as a whole.
+// The paths are absolute, clean and sorted; a symlink's target is in the
+// list as well.
+func RuntimeFiles(exes ...string) ([]string, error) {
+	r := &hostRuntime{elfSeen: map[string]bool{}, files: map[string]bool{}}
+	for _, exe := range exes {
+		if !filepath.IsAbs(exe) {
+			return nil, fmt.Errorf("sandbox: runtime files of %q: not an absolute path", exe)
+		}
+		if err := r.program(filepath.Clean(exe), 0); err != nil {
+			return nil, fmt.Errorf("sandbox: runtime files of %s: %w", exe, err)
+		}
+	}
+	out := make([]string, 0, len(r.files))
+	for f := range r.files {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 type hostRuntime struct {
+	// files, when set, collects the files reached instead of binds (see
+	// RuntimeFiles).
+	files       map[string]bool
 	mounts      []Mount
 	elfSeen     map[string]bool
 	mountPoints []string // the host's mount points, for visible
@@ -257,7 +286,9 @@ func (r *hostRuntime) elf(path string, rpath []string) error {
 	// Bound whole, so that libraries the program loads with dlopen from
 	// these directories are there too.
 	for _, d := range search {
-		r.bindDir(d)
+		if r.files == nil {
+			r.bindDir(d)
+		}
 	}
 	search = append(search, r.ldConfDirs()...)
 	search = append(search, standardLibDirs(f.Machine, f.Class)...)
@@ -460,6 +491,12 @@ func readLdConf(path string, level int) []string {
 // reach makes the file at p visible, and with it every path the kernel
 // passes through while following symlinks from p to the file.
 func (r *hostRuntime) reach(p string) {
+	if r.files != nil {
+		for _, l := range landings(p) {
+			r.files[filepath.Clean(l)] = true
+		}
+		return
+	}
 	for _, l := range landings(p) {
 		r.need(l)
 	}

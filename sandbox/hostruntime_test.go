@@ -348,3 +348,32 @@ func TestVisibleStopsAtHostMounts(t *testing.T) {
 		t.Errorf("need(/usr/local/bin/x) binds %v, want /usr/local/bin", d)
 	}
 }
+
+func TestRuntimeFiles(t *testing.T) {
+	exe, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Skip("no /bin/sh here")
+	}
+	files, err := RuntimeFiles(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(files) || !slices.Contains(files, exe) {
+		t.Errorf("files %v: not sorted or without %s", files, exe)
+	}
+	var libc bool
+	for _, f := range files {
+		if strings.Contains(filepath.Base(f), "libc.so") || strings.Contains(filepath.Base(f), "ld-") {
+			libc = true
+		}
+		if strings.HasPrefix(f, "/etc") {
+			t.Errorf("%s: no /etc file is a program's runtime", f)
+		}
+	}
+	if !libc {
+		t.Errorf("files %v: no libc or loader", files)
+	}
+	if _, err := RuntimeFiles("sh"); err == nil {
+		t.Error("a relative path was accepted")
+	}
+}
