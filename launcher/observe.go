@@ -43,6 +43,14 @@ type Observe struct {
 	// Exec also notifies execve and execveat (Syscalls must allow them),
 	// so that every program the sandbox runs is seen.
 	Exec bool
+	// Files also notifies opens for writing and the calls that create,
+	// delete or rename files (Syscalls must allow them: runc's own open
+	// of its exec fifo is one), so that every attempt to change a file is
+	// seen, refused by the sandbox's permissions or not.
+	Files bool
+	// Reads notifies every open, reads included (Files must be set too),
+	// so that reads of secrets such as ~/.ssh are seen.
+	Reads bool
 }
 
 // Usage is what a sandbox's cgroup has used.

@@ -163,6 +163,16 @@ func execute(ctx context.Context, opts Options, j *job) error {
 				return fmt.Errorf("launcher: seccomp notification: %w", err)
 			}
 		}
+		if o := opts.Observe; o != nil && o.Files {
+			if filter, _, err = seccomp.WithFileNotify(filter); err != nil {
+				return fmt.Errorf("launcher: seccomp notification: %w", err)
+			}
+			if o.Reads {
+				if filter, err = seccomp.WithNotifyOpens(filter); err != nil {
+					return fmt.Errorf("launcher: seccomp notification: %w", err)
+				}
+			}
+		}
 		if err := seccomp.Validate(filter); err != nil {
 			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
 		}

@@ -88,10 +88,14 @@ type Report struct {
 	ExitCode    *int      `json:"exit_code,omitempty"`
 	// Home is $HOME inside the sandbox, so that file changes under it can
 	// be told apart from the rest.
-	Home         string           `json:"home,omitempty"`
-	Syscalls     []Syscall        `json:"syscalls"`
-	Network      []NetEvent       `json:"network"`
-	Files        []FileChange     `json:"files"`
+	Home     string       `json:"home,omitempty"`
+	Syscalls []Syscall    `json:"syscalls"`
+	Network  []NetEvent   `json:"network"`
+	Files    []FileChange `json:"files"`
+	// Reads are the server's attempts to open secrets for reading: paths
+	// under $HOME and credential files anywhere (ssh keys, cloud and
+	// package-manager credentials, .env files, MCP client configs).
+	Reads        []FileRead       `json:"reads"`
 	Processes    []Process        `json:"processes"`
 	Tools        []Tool           `json:"tools"`
 	Prompts      []Item           `json:"prompts"`
@@ -140,6 +144,12 @@ type FileChange struct {
 	Size   int64  `json:"size"`
 	Mode   string `json:"mode"` // octal permission bits, "0644"
 	Type   string `json:"type"` // TypeFile, TypeDir or TypeSymlink
+}
+
+// FileRead is a path the server tried to read.
+type FileRead struct {
+	Path  string `json:"path"`
+	Count int    `json:"count"`
 }
 
 // Process is a program the server executed.
@@ -215,6 +225,8 @@ func (r *Report) normalize() {
 	slices.SortStableFunc(r.Network, func(a, b NetEvent) int {
 		return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port), strings.Compare(a.Kind, b.Kind), strings.Compare(a.Verdict, b.Verdict))
 	})
+	r.Reads = nonNil(r.Reads)
+	slices.SortStableFunc(r.Reads, func(a, b FileRead) int { return cmp.Compare(a.Path, b.Path) })
 	r.Files = nonNil(r.Files)
 	slices.SortStableFunc(r.Files, func(a, b FileChange) int {
 		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Change, b.Change))

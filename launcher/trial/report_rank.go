@@ -118,6 +118,10 @@ func (r *Report) Rank() {
 		add(sev, KindFile, "%s %s%s (%s)", verb, where, plain(f.Path), what)
 	}
 
+	for _, rd := range r.Reads {
+		add(SeverityHigh, KindFile, "tried to read %s%s", plain(rd.Path), times(rd.Count))
+	}
+
 	toolFindings := func(what string, name string, fs []broker.Finding) {
 		for _, f := range fs {
 			add(findingSeverity(f.Severity), KindTool, "%s %s: %s in %s: %s", what, plain(name), plain(f.Rule), plain(f.Field), plain(f.Excerpt))

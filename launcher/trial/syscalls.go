@@ -61,7 +61,7 @@ func (s *syscallRecorder) events() []seccomp.Event {
 }
 
 // summary groups the events into the report's syscalls and files.
-func (s *syscallRecorder) summary() ([]Syscall, []FileChange, []Process) {
+func (s *syscallRecorder) summary(home string) ([]Syscall, []FileChange, []Process, []FileRead) {
 	verdict := VerdictAllowed
 	if s.enforce {
 		verdict = VerdictDenied
@@ -69,6 +69,7 @@ func (s *syscallRecorder) summary() ([]Syscall, []FileChange, []Process) {
 	by := map[string]*Syscall{}
 	files := map[string]*FileChange{}
 	var procs []Process
+	reads := map[string]int{}
 	ran := map[string]bool{}
 	for _, ev := range s.events() {
 		if ev.Syscall == "execve" || ev.Syscall == "execveat" {
@@ -88,7 +89,13 @@ func (s *syscallRecorder) summary() ([]Syscall, []FileChange, []Process) {
 		}
 		if change, ok := fileSyscalls[ev.Syscall]; ok {
 			path := pathOf(ev.Detail)
-			if path == "" {
+			if path == "" || strings.HasPrefix(path, "/proc/self/fd/") || strings.HasPrefix(path, "/.mcpbox/") {
+				continue // runc's exec fifo, mcpbox-init's stdio, or nothing to show
+			}
+			if (ev.Syscall == "open" || ev.Syscall == "openat") && !writeFlags(ev.Detail) {
+				if secretPath(path, home) {
+					reads[path]++
+				}
 				continue
 			}
 			if f := files[path]; f == nil {
@@ -120,7 +127,42 @@ func (s *syscallRecorder) summary() ([]Syscall, []FileChange, []Process) {
 		fs = append(fs, *f)
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
-	return calls, fs, procs
+	var rs []FileRead
+	for p, n := range reads {
+		rs = append(rs, FileRead{Path: p, Count: n})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Path < rs[j].Path })
+	return calls, fs, procs, rs
+}
+
+// writeFlags reports whether an open's decoded flags ask for writing.
+func writeFlags(detail string) bool {
+	for _, f := range []string{"O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"} {
+		if strings.Contains(detail, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretNames mark credentials wherever they are.
+var secretNames = []string{"/.ssh", "id_rsa", "id_ed25519", "id_ecdsa", "/.aws/", "/.gnupg", "/.kube/config", "/.docker/config.json",
+	"/.netrc", "/.npmrc", "/.pypirc", "/.git-credentials", "/.config/gh/", "/.env", "mcp.json", "claude_desktop_config.json",
+	"/etc/shadow", "/.password-store", "/.config/gcloud"}
+
+// secretPath reports whether a read of path is worth reporting: anything
+// under $HOME (the sandbox's is empty, so a read there looks for the
+// user's files) and credential files anywhere.
+func secretPath(path, home string) bool {
+	if home != "" && strings.HasPrefix(path, home+"/") {
+		return true
+	}
+	for _, s := range secretNames {
+		if strings.Contains(path, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // execArgv is what is known of an exec's command line: the program, and

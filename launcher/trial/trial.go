@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	sys := newSyscallRecorder(opts.Enforce)
 	so.Observe = &launcher.Observe{
 		OnEgress: rec.egress, OnUsage: rec.sample, OnProcess: rec.process, UsageEvery: 20 * time.Millisecond,
-		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true,
+		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true, Files: true, Reads: true,
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -173,7 +173,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Usage = rec.usage
 	rec.mu.Unlock()
 	var execs []Process
-	rep.Syscalls, rep.Files, execs = sys.summary()
+	rep.Syscalls, rep.Files, execs, rep.Reads = sys.summary(rep.Home)
 	rep.Processes = execs
 	rep.PathArgs = pathArgs(so.Command)
 	rep.Rank()

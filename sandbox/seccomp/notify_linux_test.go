@@ -456,3 +456,45 @@ func defaultProfile(tb testing.TB) *specs.LinuxSeccomp {
 	}
 	return p
 }
+
+// TestNotifyExecAndOpens: the trial's extra notifications replace the
+// allow rules of execve/execveat and of every open, and still compile.
+func TestNotifyExecAndOpens(t *testing.T) {
+	base, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := WithNotify(base, "/run/x/seccomp.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = WithNotifyExec(p); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err = WithFileNotify(p); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = WithNotifyOpens(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(p); err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string][]specs.LinuxSeccompAction{}
+	for _, r := range p.Syscalls {
+		for _, n := range r.Names {
+			actions[n] = append(actions[n], r.Action)
+		}
+	}
+	for _, n := range []string{"execve", "execveat", "open", "openat"} {
+		if a := actions[n]; len(a) != 1 || a[0] != specs.ActNotify {
+			t.Errorf("%s: %v, want one notify rule", n, a)
+		}
+	}
+	if a := actions["read"]; len(a) != 1 || a[0] != specs.ActAllow {
+		t.Errorf("read: %v", a)
+	}
+	if _, err := WithNotifyExec(base); err == nil {
+		t.Error("WithNotifyExec without a listener")
+	}
+}
