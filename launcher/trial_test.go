@@ -163,3 +163,38 @@ func TestTrialMemory(t *testing.T) {
 		t.Errorf("--enforce with the generated profile: syscalls %+v calls %+v\n%s", enforced.Syscalls, enforced.Calls, stderr)
 	}
 }
+
+// TestTrialClient: with --client a real client (the Go SDK) drives the
+// session through the trial, which records its tools and the server's
+// behaviour.
+func TestTrialClient(t *testing.T) {
+	e := newEnv(t)
+	node, server := testutil.Server(t, "server-memory")
+	ctx := testutil.Context(t, time.Minute)
+	out := filepath.Join(t.TempDir(), "trial")
+	cmd := exec.Command(e.bin, "--containerd-address", e.addr, "--namespace", e.namespace, "--run-dir", e.runDir,
+		"trial", "--client", "--out", out, "--env", "MEMORY_FILE_PATH=/tmp/m.json", "--", node, server)
+	cmd.Env = e.environ()
+	cs, _ := e.connectCmd(ctx, cmd)
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_graph", Arguments: map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	cs.Close()
+	var rep *trial.Report
+	var err error
+	for i := 0; i < 50; i++ { // the trial writes its report after the client hangs up
+		if rep, err = trial.ReadJSON(filepath.Join(out, "report.json")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tools) < 5 || rep.Usage.PeakMemoryBytes == 0 {
+		t.Errorf("report of a client-driven trial: %d tools, usage %+v", len(rep.Tools), rep.Usage)
+	}
+}

@@ -28,6 +28,7 @@ func trialCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", Usage: "BASE profile NAME or FILE", Value: "untrusted"},
 			&cli.StringSliceFlag{Name: "call", Usage: "call a tool: TOOL=JSON (repeatable)"},
 			&cli.DurationFlag{Name: "duration", Value: 20e9, Usage: "how long to watch in all"},
+			&cli.BoolFlag{Name: "client", Usage: "let a real MCP client drive the session over mcpbox's stdin/stdout while the trial records (use it in place of `mcpbox run` in a client config)"},
 			&cli.BoolFlag{Name: "enforce", Usage: "deny syscalls outside the profile (EPERM) instead of letting them run"},
 			&cli.StringFlag{Name: "out", Usage: "directory for report.json, report.md and profile.yaml", DefaultText: "$XDG_STATE_HOME/mcpbox/trials/SERVER-TIME"},
 			&cli.StringFlag{Name: "write-profile", Usage: "also write the generated profile to FILE"},
@@ -55,6 +56,9 @@ func trialAction(c *cli.Context) error {
 		},
 		Duration: c.Duration("duration"),
 		Enforce:  c.Bool("enforce"),
+	}
+	if c.Bool("client") {
+		opts.Client = &trial.ClientIO{In: os.Stdin, Out: os.Stdout}
 	}
 	for _, m := range c.StringSlice("mount") {
 		mount, err := launcher.ParseMount(m)
@@ -96,7 +100,11 @@ func trialAction(c *cli.Context) error {
 	}
 	trial.Summary(os.Stderr, rep)
 	if old != nil {
-		fmt.Fprint(os.Stdout, trial.Compare(old, rep))
+		out := os.Stdout
+		if opts.Client != nil {
+			out = os.Stderr // stdout was the client's
+		}
+		fmt.Fprint(out, trial.Compare(old, rep))
 	}
 	fmt.Fprintf(os.Stderr, "trial: report in %s (report.json, report.md, profile.yaml)\n", out)
 	return nil

@@ -54,6 +54,17 @@ type Options struct {
 	// Enforce denies syscalls outside the profile (EPERM) instead of
 	// letting them run while they are recorded.
 	Enforce bool
+	// Client, when set, is a real MCP client's stdio (--client): the
+	// trial does not drive the session, it records while the client
+	// talks to the server, until the client hangs up. Calls and Duration
+	// are ignored.
+	Client *ClientIO
+}
+
+// ClientIO is a real client's side of the session.
+type ClientIO struct {
+	In  io.Reader
+	Out io.Writer
 }
 
 // recorder collects what the watchers saw; its methods run on several
@@ -119,18 +130,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		OnEgress: rec.egress, OnUsage: rec.sample, OnProcess: rec.process, UsageEvery: 20 * time.Millisecond,
 		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true, Files: true, Reads: true,
 	}
+	if opts.Client != nil {
+		return runWithClient(ctx, so, opts, rep0(so, opts), rec, sys)
+	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	so.Stdin, so.Stdout = inR, outW
 
-	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Command: so.Command, BaseProfile: so.Profile, Enforce: opts.Enforce,
-		Home: sandbox.DefaultHome}
-	so.Observe.OnIdentity = func(id broker.Identity) {
-		if id.Package != "" {
-			eco, _, _ := strings.Cut(id.Key, ":")
-			rep.Package = &Package{Ecosystem: eco, Name: id.Package, Version: id.Version}
-		}
-	}
+	rep := rep0(so, opts)
+	so.Observe.OnIdentity = rep.identity
 	runErr := make(chan error, 1)
 	go func() {
 		err := launcher.Run(ctx, so)
@@ -151,6 +159,76 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	inW.Close() // the client hangs up: the server is stopped
 	err := <-runErr
+	return finish(rep, err, so, rec, sys)
+}
+
+// rep0 is a trial's report before anything was seen.
+func rep0(so launcher.Options, opts Options) *Report {
+	return &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Command: so.Command, BaseProfile: so.Profile, Enforce: opts.Enforce,
+		Home: sandbox.DefaultHome}
+}
+
+func (rep *Report) identity(id broker.Identity) {
+	if id.Package != "" {
+		eco, _, _ := strings.Cut(id.Key, ":")
+		rep.Package = &Package{Ecosystem: eco, Name: id.Package, Version: id.Version}
+	}
+}
+
+// runWithClient records a session a real client drives: the server's
+// tools/list answers are read off the stream on their way to the client.
+func runWithClient(ctx context.Context, so launcher.Options, opts Options, rep *Report, rec *recorder, sys *syscallRecorder) (*Report, error) {
+	so.Observe.OnIdentity = rep.identity
+	so.Stdin = opts.Client.In
+	tee := &toolsTee{w: opts.Client.Out, rep: rep}
+	so.Stdout = tee
+	err := launcher.Run(ctx, so)
+	return finish(rep, err, so, rec, sys)
+}
+
+// toolsTee passes the server's messages to the client and takes the
+// tools inventory from tools/list results it sees.
+type toolsTee struct {
+	w   io.Writer
+	rep *Report
+	mu  sync.Mutex
+}
+
+func (t *toolsTee) Write(p []byte) (int, error) {
+	var m struct {
+		Result struct {
+			Tools []json.RawMessage `json:"tools"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(p, &m) == nil && len(m.Result.Tools) > 0 {
+		t.mu.Lock()
+		for _, tool := range m.Result.Tools {
+			addTool(t.rep, tool)
+		}
+		t.mu.Unlock()
+	}
+	return t.w.Write(p)
+}
+
+// addTool records a listed tool, once per name and definition.
+func addTool(rep *Report, tool json.RawMessage) {
+	name, _ := nameOf(tool, "name")
+	_, sum, _ := broker.Definition("tools", tool)
+	for _, t := range rep.Tools {
+		if t.Name == name && t.SHA256 == sum {
+			return
+		}
+	}
+	var desc struct {
+		Description string `json:"description"`
+	}
+	json.Unmarshal(tool, &desc)
+	rep.Tools = append(rep.Tools, Tool{Name: name, SHA256: sum, Description: desc.Description, DescriptionBytes: len(desc.Description),
+		Findings: broker.ScanTool(tool, len(rep.Tools))})
+}
+
+// finish fills the report from what the watchers saw and ranks it.
+func finish(rep *Report, err error, so launcher.Options, rec *recorder, sys *syscallRecorder) (*Report, error) {
 	rep.DurationS = time.Since(rep.Started).Seconds()
 	var exit *launcher.ExitError
 	switch {
@@ -198,14 +276,7 @@ func drive(ctx context.Context, c *client, calls []CallSpec, rep *Report) {
 	c.notify("notifications/initialized")
 
 	for _, tool := range list(ctx, c, "tools/list", "tools") {
-		name, _ := nameOf(tool, "name")
-		_, sum, _ := broker.Definition("tools", tool)
-		var desc struct {
-			Description string `json:"description"`
-		}
-		json.Unmarshal(tool, &desc)
-		findings := broker.ScanTool(tool, len(rep.Tools))
-		rep.Tools = append(rep.Tools, Tool{Name: name, SHA256: sum, Description: desc.Description, DescriptionBytes: len(desc.Description), Findings: findings})
+		addTool(rep, tool)
 	}
 	for _, p := range list(ctx, c, "prompts/list", "prompts") {
 		name, _ := nameOf(p, "name")
