@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/errdefs"
 )
 
@@ -111,6 +112,29 @@ func collect(ctx context.Context, client *containerd.Client, runDir string, log 
 		}
 		removed = append(removed, e.Name())
 	}
+	// Image views of sessions that died before their container held them.
+	sn := client.SnapshotService(containerd.DefaultSnapshotter)
+	var views []string
+	err = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		dir := info.Labels[labelSessionDir]
+		if !strings.HasPrefix(info.Name, "mcpbox-") || known[info.Name] || filepath.Dir(filepath.Clean(dir)) != filepath.Clean(runDir) {
+			return nil
+		}
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			views = append(views, info.Name)
+		}
+		return nil
+	}, `labels."`+labelSessionDir+`"`)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("gc: list snapshots: %w", err))
+	}
+	for _, v := range views {
+		if err := sn.Remove(ctx, v); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("gc: remove snapshot %s: %w", v, err))
+			continue
+		}
+		removed = append(removed, v)
+	}
 	return removed, errors.Join(errs...)
 }
 
@@ -127,7 +151,7 @@ func removeContainer(ctx context.Context, c containerd.Container) error {
 	case !errdefs.IsNotFound(err):
 		return fmt.Errorf("load task: %w", err)
 	}
-	if err := c.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container: %w", err)
 	}
 	return nil

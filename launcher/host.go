@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/mount"
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/mcpbox/mcpbox/sandbox"
@@ -147,6 +148,13 @@ func ownerAlive(pid, start string) bool {
 // RemoveAll delete the host files behind it.
 func removeSessionDir(dir string) error {
 	dir = filepath.Clean(dir)
+	// An image-mode session's image view, which a killed mcpbox leaves
+	// mounted; anything else mounted below dir is refused below.
+	if img := filepath.Join(dir, "image"); isMountPoint(img) {
+		if err := mount.UnmountAll(img, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", img, err)
+		}
+	}
 	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return fmt.Errorf("check mounts under %s: %w", dir, err)
@@ -155,6 +163,11 @@ func removeSessionDir(dir string) error {
 		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, mounts[0].Mountpoint)
 	}
 	return os.RemoveAll(dir)
+}
+
+func isMountPoint(p string) bool {
+	mounted, err := mountinfo.Mounted(p)
+	return err == nil && mounted
 }
 
 // dedupeMounts drops a mount that an earlier one already provides: a path

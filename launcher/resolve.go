@@ -90,6 +90,9 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 		toolAllow:    prof.Tools.Allow,
 		toolDeny:     prof.Tools.Deny,
 	}
+	if prof.RootFS == profiles.RootFSImage {
+		j.image = prof.Image
+	}
 	if err := (broker.Options{ToolAllow: j.toolAllow, ToolDeny: j.toolDeny}).Validate(); err != nil {
 		return nil, &UsageError{Flag: "profile", Err: prof.Errorf("tools", "%v", err)}
 	}

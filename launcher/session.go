@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,8 +19,12 @@ import (
 	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/leases"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -77,6 +82,9 @@ type job struct {
 	policy sessionPolicy
 	// seccompAllow are syscalls allowed beyond the base filter.
 	seccompAllow []string
+	// image is the containerd image whose read-only view is the root
+	// (rootfs image); "" means the host's runtime (rootfs host).
+	image string
 	// batch marks a job that is no MCP server (a package install step,
 	// the selftest probe): its stdout goes to mcpbox's stderr, its stdin
 	// is empty, and it runs until it exits.
@@ -92,9 +100,12 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	if err != nil {
 		return err
 	}
-	runtimeMounts, err := sandbox.HostRuntime(j.cmd.exe)
-	if err != nil {
-		return fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
+	var runtimeMounts []sandbox.Mount
+	if j.image == "" {
+		// In image mode the image is the runtime: nothing of the host's.
+		if runtimeMounts, err = sandbox.HostRuntime(j.cmd.exe); err != nil {
+			return fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
+		}
 	}
 	phase("resolve")
 
@@ -124,6 +135,14 @@ func execute(ctx context.Context, opts Options, j *job) error {
 		}
 	}()
 	defer func() { <-gcDone }()
+
+	var img containerd.Image
+	if j.image != "" {
+		if img, err = ensureImage(ctx, client, opts, j.image); err != nil {
+			return err
+		}
+		phase("image")
+	}
 
 	if o := opts.Observe; o != nil && o.OnIdentity != nil && !j.batch {
 		o.OnIdentity(j.policy.broker.Identity)
@@ -177,7 +196,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
 		}
 	}
-	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{}), notify: notify}
+	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
 	defer s.cleanup()
 	if err := s.prepare(runtimeMounts, filter); err != nil {
 		return err
@@ -229,6 +248,11 @@ type session struct {
 	stdout    *fifoReader
 	stderr    *fifoReader
 	exited    chan struct{} // closed when the task has exited
+
+	image     containerd.Image // the root's image in image mode, else nil
+	imageDir  string           // where the image's view is mounted on the host
+	view      bool             // the view snapshot (key id) exists
+	leaseDone func(context.Context) error
 }
 
 // prepare creates the session directory (empty root, synthetic /etc files,
@@ -287,7 +311,18 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	mounts = append(mounts,
 		sandbox.Mount{Source: s.initPath, Destination: sandboxInit, ReadOnly: true},
 		sandbox.Mount{Source: ioDir, Destination: sandboxIO, ReadOnly: true})
-	args := append([]string{sandboxInit, sandboxIO, "--"}, cmd.args...)
+	cmdArgs := cmd.args
+	var newOpts []containerd.NewContainerOpts
+	if s.image != nil {
+		imageMounts, argv0, err := s.mountImage(root, mounts)
+		if err != nil {
+			return err
+		}
+		mounts = append(mounts, imageMounts...)
+		cmdArgs = append([]string{argv0}, cmd.args[1:]...)
+		newOpts = append(newOpts, containerd.WithSnapshotter(containerd.DefaultSnapshotter), containerd.WithSnapshot(s.id))
+	}
+	args := append([]string{sandboxInit, sandboxIO, "--"}, cmdArgs...)
 
 	env := append([]string{
 		"PATH=" + sandbox.DefaultPath,
@@ -324,7 +359,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	}
 	pid, start := ownerIdentity()
 	ctx := context.Background()
-	s.container, err = s.client.NewContainer(ctx, s.id,
+	s.container, err = s.client.NewContainer(ctx, s.id, append(newOpts,
 		containerd.WithRuntime(runtimeName, nil),
 		containerd.WithSpec(spec),
 		containerd.WithContainerLabels(map[string]string{
@@ -333,12 +368,87 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 			labelStarted:    time.Now().UTC().Format(time.RFC3339),
 			labelCommand:    command,
 			labelSessionDir: s.dir,
-		}),
+		}))...,
 	)
 	if err != nil {
 		return fmt.Errorf("launcher: create container %s: %w", s.id, err)
 	}
+	if s.leaseDone != nil {
+		// The container holds the view now.
+		if err := s.leaseDone(ctx); err != nil {
+			s.log.Debug("release lease", "err", err)
+		}
+		s.leaseDone = nil
+	}
 	return nil
+}
+
+// mountImage makes the root of an image-mode session: a read-only view
+// snapshot of the image, mounted on the host in the session directory,
+// and bound into the empty root entry by entry around the mounts the
+// session has already (taken). It returns those binds and the program's
+// path inside: the command resolved on the host, which the image holds
+// at the same path when it was built from the host's runtime; a program
+// the image lacks (a static helper such as mcpbox-probe) is bound alone.
+func (s *session) mountImage(root string, taken []sandbox.Mount) ([]sandbox.Mount, string, error) {
+	ctx, done, err := s.client.WithLease(context.Background(), leases.WithRandomID(), leases.WithExpiration(time.Hour))
+	if err != nil {
+		return nil, "", fmt.Errorf("launcher: lease: %w", err)
+	}
+	s.leaseDone = done
+	diffIDs, err := s.image.RootFS(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("launcher: image %s: %w", s.image.Name(), err)
+	}
+	sn := s.client.SnapshotService(containerd.DefaultSnapshotter)
+	ms, err := sn.View(ctx, s.id, identity.ChainID(diffIDs).String(), snapshots.WithLabels(map[string]string{labelSessionDir: s.dir}))
+	if err != nil {
+		return nil, "", fmt.Errorf("launcher: read-only view of image %s: %w", s.image.Name(), err)
+	}
+	s.view = true
+	dir := filepath.Join(s.dir, "image")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("launcher: session dir: %w", err)
+	}
+	for i := range ms {
+		ms[i].Options = append(ms[i].Options, "ro")
+	}
+	if err := mount.All(ms, dir); err != nil {
+		return nil, "", fmt.Errorf("launcher: mount image %s: %w", s.image.Name(), err)
+	}
+	s.imageDir = dir
+
+	cmd := s.job.cmd
+	argv0 := cmd.args[0]
+	var own []sandbox.Mount
+	switch {
+	case inImage(dir, argv0):
+	case inImage(dir, cmd.exe):
+		argv0 = cmd.exe
+	default:
+		s.log.Info("the program is not in the image; binding it alone", "program", cmd.exe, "image", s.image.Name())
+		argv0 = cmd.exe
+		own = append(own, sandbox.Mount{Source: cmd.exe, Destination: cmd.exe, ReadOnly: true})
+	}
+	taken = append(slices.Clone(taken), own...)
+	dests := []string{"/proc", "/sys", "/dev", "/tmp", sandbox.DefaultHome}
+	for _, m := range taken {
+		dests = append(dests, filepath.Clean(m.Destination))
+	}
+	binds, links, err := imageBinds(dir, dests)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, l := range links {
+		p := filepath.Join(root, l.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, "", fmt.Errorf("launcher: session root: %w", err)
+		}
+		if err := os.Symlink(l.target, p); err != nil {
+			return nil, "", fmt.Errorf("launcher: session root: %w", err)
+		}
+	}
+	return append(binds, own...), argv0, nil
 }
 
 // run starts the task, brokers stdio until the server exits, and maps the
@@ -591,9 +701,23 @@ func (s *session) cleanup() {
 		s.stdout.Close()
 		s.stderr.Close()
 	}
+	if s.imageDir != "" {
+		if err := mount.UnmountAll(s.imageDir, 0); err != nil {
+			s.log.Warn("unmount image", "dir", s.imageDir, "err", err)
+		}
+	}
 	if s.container != nil {
-		if err := s.container.Delete(ctx); err != nil {
+		if err := s.container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
 			s.log.Warn("delete container", "id", s.id, "err", err)
+		}
+	} else if s.view {
+		if err := s.client.SnapshotService(containerd.DefaultSnapshotter).Remove(ctx, s.id); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("remove image view", "id", s.id, "err", err)
+		}
+	}
+	if s.leaseDone != nil {
+		if err := s.leaseDone(ctx); err != nil {
+			s.log.Debug("release lease", "err", err)
 		}
 	}
 	if s.dir != "" {
