@@ -39,7 +39,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"MCPBOX_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
 		},
-		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), versionCommand()},
+		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), versionCommand()},
 		HideVersion: true,
 		// A value like --env LIST=a,b must arrive whole.
 		DisableSliceFlagSeparator: true,
