@@ -384,9 +384,9 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 }
 
 // mountImage makes the root of an image-mode session: a read-only view
-// snapshot of the image, mounted on the host in the session directory,
-// and bound into the empty root entry by entry around the mounts the
-// session has already (taken). It returns those binds and the program's
+// snapshot of the image (for a layered image mounted on the host in the
+// session directory), bound read-only into the empty root entry by entry
+// around the mounts the session has already (taken). It returns those binds and the program's
 // path inside: the command resolved on the host, which the image holds
 // at the same path when it was built from the host's runtime; a program
 // the image lacks (a static helper such as mcpbox-probe) is bound alone.
@@ -406,17 +406,27 @@ func (s *session) mountImage(root string, taken []sandbox.Mount) ([]sandbox.Moun
 		return nil, "", fmt.Errorf("launcher: read-only view of image %s: %w", s.image.Name(), err)
 	}
 	s.view = true
-	dir := filepath.Join(s.dir, "image")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("launcher: session dir: %w", err)
+	var dir string
+	if len(ms) == 1 && ms[0].Type == "bind" {
+		// A single-layer image (what `mcpbox image build` makes): its
+		// view is a read-only bind of the layer's directory, so the root
+		// binds read straight from it. Nothing is mounted by mcpbox, which
+		// keeps this working when mcpbox runs in a mount namespace of its
+		// own (containerd's runc would not see mcpbox's mounts).
+		dir = ms[0].Source
+	} else {
+		dir = filepath.Join(s.dir, "image")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, "", fmt.Errorf("launcher: session dir: %w", err)
+		}
+		for i := range ms {
+			ms[i].Options = append(ms[i].Options, "ro")
+		}
+		if err := mount.All(ms, dir); err != nil {
+			return nil, "", fmt.Errorf("launcher: mount image %s: %w", s.image.Name(), err)
+		}
+		s.imageDir = dir
 	}
-	for i := range ms {
-		ms[i].Options = append(ms[i].Options, "ro")
-	}
-	if err := mount.All(ms, dir); err != nil {
-		return nil, "", fmt.Errorf("launcher: mount image %s: %w", s.image.Name(), err)
-	}
-	s.imageDir = dir
 
 	cmd := s.job.cmd
 	argv0 := cmd.args[0]
