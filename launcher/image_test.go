@@ -135,6 +135,22 @@ func TestImageMode(t *testing.T) {
 		}
 	}
 
+	// A killed mcpbox leaves its container and the image view: gc
+	// removes both (newEnv's check finds any snapshot but the image's).
+	kill := e.command("--profile", fsProfile, "--mount", grant+":rw", "--", node, server, grant)
+	stdin, _ := kill.StdinPipe()
+	defer stdin.Close()
+	if err := kill.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	kill.Process.Kill()
+	kill.Wait()
+	gc := exec.Command(e.bin, append(global[:len(global):len(global)], "gc")...)
+	if out, err := gc.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed mcpbox-") {
+		t.Errorf("gc after a killed image-mode session: %v\n%s", err, out)
+	}
+
 	// A pin to another digest, and an image that is not there.
 	refuse := func(p, want string) {
 		t.Helper()
