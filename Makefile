@@ -42,10 +42,14 @@ test-unit: ## tests that need neither root nor containerd
 demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 	@scripts/demo.sh
 
-bench: setup fixtures build ## benchmarks, reported as ratios against baselines of the same run
+# The go test microbenchmarks print to the terminal; scripts/benchreport then
+# measures whole sessions (start-up, latency, throughput, memory, concurrency)
+# and writes docs/bench.md and docs/bench.svg (BENCH_ARGS: its flags, e.g. -runs 3).
+bench: setup fixtures build ## benchmarks as ratios against bare baselines of the same run; writes docs/bench.md
 	$(GOTEST) -run '^$$' -bench . ./launcher/broker/
 	$(GOTEST) -run '^$$' -bench . ./sandbox/egress/
 	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./launcher/
+	$(GO) run ./scripts/benchreport $(BENCH_ARGS)
 
 lint: ## go vet and staticcheck, with the seccomp build tag
 	$(GO) vet -tags $(TAGS) ./...
