@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -128,5 +127,3 @@ func (c *client) call(ctx context.Context, method string, params any) (json.RawM
 func (c *client) notify(method string) error {
 	return c.send(map[string]any{"jsonrpc": "2.0", "method": method})
 }
-
-var errNoServer = errors.New("the server ended before the trial's session did")
