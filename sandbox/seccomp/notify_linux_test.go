@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,16 +304,16 @@ func TestAgentRunc(t *testing.T) {
 			want:   map[string]int{"ptrace": eperm, "unshare": eperm, "mount": eperm, "socket": eperm},
 		},
 		{
-			// Only ptrace(PTRACE_TRACEME), which is harmless: the probe's
-			// parent is runc init's successor, pid 0's reaper, not a tracer.
+			// Only ptrace(PTRACE_PEEKDATA) of a pid that does not exist,
+			// which the kernel then answers ESRCH.
 			name: "allow-ptrace",
 			decide: func(ev Event) Decision {
-				if ev.Syscall == "ptrace" && ev.Args[0] == 0 {
+				if ev.Syscall == "ptrace" && ev.Args[0] == unix.PTRACE_PEEKDATA {
 					return Allow
 				}
 				return Deny
 			},
-			want: map[string]int{"ptrace": 0, "unshare": eperm, "mount": eperm, "socket": eperm},
+			want: map[string]int{"ptrace": int(unix.ESRCH), "unshare": eperm, "mount": eperm, "socket": eperm},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,7 +357,7 @@ func TestAgentRunc(t *testing.T) {
 				}
 				t.Logf("%s: %s", name, ev.Detail)
 			}
-			check("ptrace", "PTRACE_TRACEME")
+			check("ptrace", "PTRACE_PEEKDATA")
 			check("unshare", "CLONE_NEWUSER")
 			check("mount", `source="none"`, `target="/tmp"`, `fstype="tmpfs"`)
 			// socket is partially allowed (AF_UNIX, AF_INET, ...): its

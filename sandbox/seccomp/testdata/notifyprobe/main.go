@@ -1,7 +1,7 @@
 // Command notifyprobe runs inside a runc container in the notify tests. It is
 // static (CGO_ENABLED=0) and uses only package syscall.
 //
-//	notifyprobe probe   tries ptrace(PTRACE_TRACEME), unshare(CLONE_NEWUSER),
+//	notifyprobe probe   tries ptrace(PTRACE_PEEKDATA) of a pid that does not exist, unshare(CLONE_NEWUSER),
 //	                    mount("none", "/tmp", "tmpfs", 0, "") and
 //	                    socket(AF_PACKET, SOCK_RAW, 0); prints name=errno lines
 //	notifyprobe loop N  calls acct(NULL) N times; prints the errno of the last
@@ -49,7 +49,10 @@ func main() {
 }
 
 func probe() {
-	_, _, e := syscall.RawSyscall(syscall.SYS_PTRACE, syscall.PTRACE_TRACEME, 0, 0)
+	// PTRACE_PEEKDATA of a pid that cannot exist: ESRCH when the kernel
+	// runs it, EPERM when it is denied. (PTRACE_TRACEME, tried first,
+	// makes the probe a tracee whose next signal stops it for good.)
+	_, _, e := syscall.RawSyscall(syscall.SYS_PTRACE, syscall.PTRACE_PEEKDATA, 999999999, 0)
 	fmt.Printf("ptrace=%d\n", errno(e))
 
 	_, _, e = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWUSER, 0, 0)
