@@ -10,6 +10,11 @@ have containerd || need_pkgs+=(containerd)
 have runc || need_pkgs+=(runc)
 have nft || need_pkgs+=(nftables)
 have ip || need_pkgs+=(iproute2)
+have nsenter || need_pkgs+=(util-linux)
+# The trial tests' misbehaving fixture server runs strace (ptrace), unshare
+# and mount inside the sandbox to be caught doing it.
+have strace || need_pkgs+=(strace)
+have mount || need_pkgs+=(mount)
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
 have gcc || need_pkgs+=(gcc)
 have pkg-config || need_pkgs+=(pkg-config)
