@@ -542,13 +542,14 @@ func TestFaultClientGone(t *testing.T) {
 // session runs. The session ends with an error on stderr that names the
 // cause, within a bound, and `mcpbox gc` then removes everything left.
 //
-// The restart is done only the way scripts/setup.sh starts containerd (no
-// systemd here), and only when no other sandbox runs on the machine:
-// someone else's sessions would die with it.
+// containerd is restarted the way it runs (systemd, or its own command
+// line again, as scripts/setup.sh starts it), and only when no other
+// sandbox runs on the machine: someone else's sessions would die with it.
 func TestFaultContainerdRestart(t *testing.T) {
 	f := newFaultEnv(t)
 	node, script := faultServer(t, "linger.js")
-	if why := restartUnsafe(f.addr); why != "" {
+	how, why := restartUnsafe(f.addr)
+	if why != "" {
 		if testutil.InCI() {
 			t.Fatalf("CI=true but containerd cannot be restarted here: %s", why)
 		}
@@ -560,7 +561,7 @@ func TestFaultContainerdRestart(t *testing.T) {
 	t.Cleanup(func() {
 		if !containerdAnswers(f.addr) {
 			t.Errorf("containerd was down at the end of the test; starting it again")
-			startContainerd(t, f.addr)
+			how.start(t, f.addr)
 		}
 	})
 
@@ -574,9 +575,7 @@ func TestFaultContainerdRestart(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 
 	stopped := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatalf("stop containerd (pid %d): %v", pid, err)
-	}
+	how.stop(t, pid)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 		if errors.Is(err, fs.ErrNotExist) && !dials(f.addr) {
@@ -588,7 +587,7 @@ func TestFaultContainerdRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("containerd down after %v", time.Since(stopped).Round(time.Millisecond))
-	startContainerd(t, f.addr)
+	how.start(t, f.addr)
 	t.Logf("containerd back after %v", time.Since(stopped).Round(time.Millisecond))
 
 	select {
@@ -617,23 +616,60 @@ func TestFaultContainerdRestart(t *testing.T) {
 	}
 }
 
-// restartUnsafe says why containerd must not be restarted here, or "".
-func restartUnsafe(addr string) string {
+// restarter stops and starts containerd the way it runs here: through
+// systemd when systemd manages it, else with its own command line again.
+type restarter struct {
+	systemd bool
+	argv    []string // the running containerd's command line
+}
+
+func (r restarter) stop(t *testing.T, pid int) {
+	t.Helper()
+	if r.systemd {
+		if out, err := exec.Command("systemctl", "stop", "containerd").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl stop containerd: %v %s", err, out)
+		}
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stop containerd (pid %d): %v", pid, err)
+	}
+}
+
+func (r restarter) start(t *testing.T, addr string) {
+	t.Helper()
+	if r.systemd {
+		if out, err := exec.Command("systemctl", "start", "containerd").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl start containerd: %v %s", err, out)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !containerdAnswers(addr); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("containerd did not answer within 30s of systemctl start")
+			}
+		}
+		return
+	}
+	startContainerd(t, addr, r.argv)
+}
+
+// restartUnsafe says how containerd can be restarted here, or why it must
+// not be.
+func restartUnsafe(addr string) (restarter, string) {
 	out, err := exec.Command("pidof", "containerd").Output()
 	pids := strings.Fields(string(out))
 	if err != nil || len(pids) != 1 {
-		return fmt.Sprintf("want exactly one containerd process, pidof found %q", pids)
+		return restarter{}, fmt.Sprintf("want exactly one containerd process, pidof found %q", pids)
 	}
 	cmdline, err := os.ReadFile("/proc/" + pids[0] + "/cmdline")
 	if err != nil {
-		return err.Error()
+		return restarter{}, err.Error()
 	}
-	// Started by scripts/setup.sh, so it can be started again the same way.
-	if got, want := string(cmdline), "containerd\x00--address\x00"+addr+"\x00"; got != want {
-		return fmt.Sprintf("containerd runs as %q, not as scripts/setup.sh starts it (%q)", strings.ReplaceAll(got, "\x00", " "), strings.ReplaceAll(want, "\x00", " "))
+	r := restarter{argv: strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")}
+	if exec.Command("systemctl", "is-active", "--quiet", "containerd").Run() == nil {
+		r.systemd = true
 	}
-	if exec.Command("systemctl", "is-system-running").Run() == nil {
-		return "systemd manages services here; the test only restarts a containerd that scripts/setup.sh started by hand"
+	if !containerdAnswers(addr) {
+		return r, "containerd does not answer at " + addr
 	}
 	// Another sandbox (another user's session, another test run) would
 	// lose its containerd too.
@@ -641,10 +677,10 @@ func restartUnsafe(addr string) string {
 	for _, ent := range entries {
 		b, err := os.ReadFile("/proc/" + ent.Name() + "/cmdline")
 		if err == nil && bytes.Contains(bytes.SplitN(b, []byte{0}, 2)[0], []byte("containerd-shim")) {
-			return fmt.Sprintf("a container is running (shim pid %s: %s)", ent.Name(), strings.ReplaceAll(string(b), "\x00", " "))
+			return r, fmt.Sprintf("a container is running (shim pid %s: %s)", ent.Name(), strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
-	return ""
+	return r, ""
 }
 
 func containerdPID(t *testing.T) int {
@@ -660,18 +696,19 @@ func containerdPID(t *testing.T) int {
 	return pid
 }
 
-// startContainerd starts containerd as scripts/setup.sh does: the stale
-// socket removed, nohup, its log in a fresh /tmp/mcpbox-containerd.XXXXXX;
-// in its own session, so that it outlives the test and a ^C to it. It
-// waits until `ctr version` answers.
-func startContainerd(t *testing.T, addr string) {
+// startContainerd starts containerd again with the command line it had
+// (scripts/setup.sh's, usually): the stale socket removed, nohup, its log
+// in a fresh /tmp/mcpbox-containerd.XXXXXX; in its own session, so that it
+// outlives the test and a ^C to it. It waits until `ctr version` answers.
+func startContainerd(t *testing.T, addr string, argv []string) {
 	t.Helper()
-	sh := exec.Command("bash", "-c", `set -e
+	sh := exec.Command("bash", append([]string{"-c", `set -e
 sock=$1
+shift
 rm -f "$sock"
 logdir=$(mktemp -d /tmp/mcpbox-containerd.XXXXXX)
 echo "$logdir/containerd.log"
-nohup containerd --address "$sock" >"$logdir/containerd.log" 2>&1 </dev/null &`, "bash", addr)
+nohup "$@" >"$logdir/containerd.log" 2>&1 </dev/null &`, "bash", addr}, argv...)...)
 	sh.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := sh.Output()
 	if err != nil {
