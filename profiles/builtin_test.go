@@ -103,7 +103,7 @@ func TestUntrusted(t *testing.T) {
 		len(p.Setenv) != 0 || len(p.Seccomp.Allow) != 0 || len(p.Match) != 0 || p.Install.Scripts {
 		t.Errorf("untrusted grants something: %+v", p)
 	}
-	if p.Limits.Memory > 256<<20 || p.Limits.PIDs > 64 || p.Limits.CPUs > 0.5 || p.Limits.Tmp > 64<<20 {
+	if p.Limits.Memory > 256<<20 || p.Limits.PIDs > 64 || p.Limits.CPUs > 1 || p.Limits.Tmp > 64<<20 {
 		t.Errorf("untrusted limits are not small: %+v", p.Limits)
 	}
 	if p.Tools.Pin != ActionBlock {

@@ -252,7 +252,7 @@ func TestExtendsPositions(t *testing.T) {
 	if want := []string{"SHARED", "OWN"}; !reflect.DeepEqual(p.Env, want) {
 		t.Errorf("Env = %v, want %v", p.Env, want)
 	}
-	if p.Limits.Memory != 1<<30 || p.Limits.PIDs != 5 || p.Limits.CPUs != 0.5 {
+	if p.Limits.Memory != 1<<30 || p.Limits.PIDs != 5 || p.Limits.CPUs != 1 {
 		t.Errorf("Limits = %+v: want memory from base, pids from child, cpus from the defaults", p.Limits)
 	}
 	for field, want := range map[string]position{

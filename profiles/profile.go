@@ -145,7 +145,7 @@ func defaults() *Profile {
 		RootFS:   RootFSHost,
 		PathArgs: AccessNone,
 		Setenv:   map[string]string{},
-		Limits:   Limits{Memory: 256 << 20, PIDs: 64, CPUs: 0.5, Tmp: 64 << 20},
+		Limits:   Limits{Memory: 256 << 20, PIDs: 64, CPUs: 1, Tmp: 64 << 20},
 		Tools:    Tools{Pin: ActionBlock, Scan: ActionWarn},
 	}
 }

@@ -258,7 +258,7 @@ func (b *bench) latency() section {
 		Title: "Per-message latency: 1 KB `tools/call`",
 		Text: fmt.Sprintf("server-everything's `echo` tool with a 1000-character message, %d sequential round trips per variant "+
 			"after 100 of warm-up, the variants taking turns; time from writing the request to reading the whole response. "+
-			"All sessions run at the same time. A sandbox runs under its profile's CPU quota (half a CPU) unless the row says "+
+			"All sessions run at the same time. A sandbox runs under its profile's CPU quota (one CPU) unless the row says "+
 			"`--cpus 2`, which on this machine lifts the quota: that row separates the broker's cost from the quota's.", b.rounds),
 		Head: []string{"variant", "p50", "p99", "p50 vs bare", "p99 vs bare", "added p50"},
 	}
@@ -300,7 +300,7 @@ func (b *bench) throughput() section {
 		Text: fmt.Sprintf("`echo` of a 2 MiB message: about 2 MiB in and 2 MiB back per round trip, %d round trips per variant "+
 			"after 2 of warm-up, taking turns. MiB/s counts both directions over the median round trip. "+
 			"The ratio is the median round-trip time against bare (higher is slower). node parses and serialises the 2 MiB "+
-			"on the CPU, so the profile's quota of half a CPU weighs here; the `--cpus 2` row lifts it.", n),
+			"on the CPU, so the profile's quota of one CPU weighs here; the `--cpus 2` row lifts it.", n),
 		Head: []string{"variant", "median round trip", "MiB/s", "vs bare (time)"},
 	}
 	if vs[0].err != nil {

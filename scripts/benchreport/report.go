@@ -51,7 +51,7 @@ func (r *report) markdown(svg string) string {
 		"measured in the same run on this machine, the variants taking turns. 1.00× is the same as bare; 2.00× takes twice " +
 		"the time (or memory). The server is @modelcontextprotocol/server-everything from testdata/servers, over stdio; " +
 		"mcpbox runs it with `mcpbox run -- node …/server-everything/dist/index.js stdio`, its built-in `everything` " +
-		"profile (from `untrusted`: no network, 256 MiB, half a CPU) unless a row says otherwise. " +
+		"profile (from `untrusted`: no network, 256 MiB, one CPU) unless a row says otherwise. " +
 		"The machine was not reserved for the run: the load averages below say how busy it was (the one at the end " +
 		"includes the run's own 100 sessions).\n\n")
 	w.WriteString("| machine | |\n| --- | --- |\n")
