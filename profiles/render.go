@@ -114,7 +114,7 @@ func quote(s string) string {
 // hint. ecosystem is NPM, PyPI or "" (a host command: no match).
 func Starter(ecosystem, pkg string, args []string) []byte {
 	def := defaults()
-	name := starterName(pkg)
+	name := NameFor(pkg)
 	var b bytes.Buffer
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Profile for %s, written by `mcpbox profiles init`.\n", commentText(pkg))
@@ -192,28 +192,16 @@ func Starter(ecosystem, pkg string, args []string) []byte {
 	return b.Bytes()
 }
 
-// starterName derives a profile name from a package name:
+// NameFor derives a valid profile name from a package or program name:
 // "@modelcontextprotocol/server-filesystem" → "filesystem",
-// "mcp-server-fetch" → "fetch".
-func starterName(pkg string) string {
+// "mcp-server-fetch" → "fetch"; "server" when nothing usable is left.
+func NameFor(pkg string) string {
 	s := strings.ToLower(pkg)
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		s = s[i+1:]
 	}
 	if i := strings.IndexByte(s, '@'); i > 0 { // a version
 		s = s[:i]
-	}
-	for _, pre := range []string{"mcp-server-", "server-", "mcp-"} {
-		if rest, ok := strings.CutPrefix(s, pre); ok && rest != "" {
-			s = rest
-			break
-		}
-	}
-	for _, suf := range []string{"-mcp-server", "-server", "-mcp"} {
-		if rest, ok := strings.CutSuffix(s, suf); ok && rest != "" {
-			s = rest
-			break
-		}
 	}
 	var out []byte
 	for i := 0; i < len(s); i++ {
@@ -226,6 +214,18 @@ func starterName(pkg string) string {
 		}
 	}
 	name := strings.Trim(string(out), "-")
+	for _, pre := range []string{"mcp-server-", "server-", "mcp-"} {
+		if rest, ok := strings.CutPrefix(name, pre); ok && rest != "" {
+			name = rest
+			break
+		}
+	}
+	for _, suf := range []string{"-mcp-server", "-server", "-mcp"} {
+		if rest, ok := strings.CutSuffix(name, suf); ok && rest != "" {
+			name = rest
+			break
+		}
+	}
 	if len(name) > 63 {
 		name = strings.TrimRight(name[:63], "-")
 	}

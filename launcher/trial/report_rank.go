@@ -2,6 +2,7 @@ package trial
 
 import (
 	"fmt"
+	"github.com/mcpbox/mcpbox/profiles"
 	"io"
 	"path"
 	"slices"
@@ -317,38 +318,5 @@ func profileName(r *Report) string {
 			s = s[:i]
 		}
 	}
-	s = strings.ToLower(s)
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		s = s[i+1:]
-	}
-	var out []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			out = append(out, c)
-		case len(out) > 0 && out[len(out)-1] != '-':
-			out = append(out, '-')
-		}
-	}
-	name := strings.Trim(string(out), "-")
-	for _, pre := range []string{"mcp-server-", "server-", "mcp-"} {
-		if rest, ok := strings.CutPrefix(name, pre); ok && rest != "" {
-			name = rest
-			break
-		}
-	}
-	for _, suf := range []string{"-mcp-server", "-server", "-mcp"} {
-		if rest, ok := strings.CutSuffix(name, suf); ok && rest != "" {
-			name = rest
-			break
-		}
-	}
-	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
-	}
-	if name == "" {
-		return "server"
-	}
-	return name
+	return profiles.NameFor(s)
 }
