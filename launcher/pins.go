@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcpbox/mcpbox/internal/atomicfile"
 	"io/fs"
 	"net/url"
 	"os"
@@ -80,41 +81,14 @@ func (f PinFile) Save(set *broker.PinSet) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.Path, append(data, '\n'), 0o600)
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(f.Path, append(data, '\n'), 0o600)
 }
 
 // Where is the file's path.
 func (f PinFile) Where() string { return f.Path }
-
-// writeFileAtomic replaces path with data: a reader sees the old file or
-// the new one, never a part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // PinRecord is one pin file as `mcpbox pins` shows it: its set, or the
 // error that makes it unreadable.

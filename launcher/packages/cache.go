@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcpbox/mcpbox/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -459,7 +460,7 @@ func writePins(pkg string, pins map[string]string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(pkg, "pins.json"), b)
+	return atomicfile.Write(filepath.Join(pkg, "pins.json"), b, 0o644)
 }
 
 func jsonIndent(v any) ([]byte, error) {
@@ -468,34 +469,6 @@ func jsonIndent(v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
-}
-
-// writeFileAtomic writes a file through a temporary file and a rename, so
-// readers see the old content or the new, never part of it.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // newEntry builds the Entry for an installed version, choosing the
