@@ -17,8 +17,8 @@ import (
 )
 
 // Observe watches a session for `mcpbox trial`: what the server's cgroup
-// used, every egress attempt, the processes it ran. Nil fields watch
-// nothing.
+// used, every egress attempt, the syscalls the profile denies and, with
+// Exec, the programs it ran. Nil fields watch nothing.
 type Observe struct {
 	// OnEgress receives every egress decision. Setting it gives the server
 	// mcpbox's egress proxy even when nothing is allowed, so that its
@@ -28,9 +28,6 @@ type Observe struct {
 	// 100 ms) while the server runs, and once more at its end.
 	OnUsage    func(Usage)
 	UsageEvery time.Duration
-	// OnProcess receives each process seen in the sandbox once, with its
-	// command line, from the same polling.
-	OnProcess func(pid int, argv []string)
 	// OnIdentity receives the server's identity (package and version)
 	// once it is resolved.
 	OnIdentity func(broker.Identity)
@@ -91,7 +88,6 @@ func (e *egressSink) Close() error                { return e.pw.Close() }
 type cgroupFiles struct {
 	peak, pids, cpu string
 	cpuV2           bool
-	procs           string
 }
 
 func findCgroup(path string) cgroupFiles {
@@ -99,13 +95,12 @@ func findCgroup(path string) cgroupFiles {
 	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
 		d := filepath.Join(root, path)
 		return cgroupFiles{peak: filepath.Join(d, "memory.peak"), pids: filepath.Join(d, "pids.current"),
-			cpu: filepath.Join(d, "cpu.stat"), cpuV2: true, procs: filepath.Join(d, "cgroup.procs")}
+			cpu: filepath.Join(d, "cpu.stat"), cpuV2: true}
 	}
 	f := cgroupFiles{
-		peak:  filepath.Join(root, "memory", path, "memory.max_usage_in_bytes"),
-		pids:  filepath.Join(root, "pids", path, "pids.current"),
-		cpu:   filepath.Join(root, "cpuacct", path, "cpuacct.usage"),
-		procs: filepath.Join(root, "pids", path, "cgroup.procs"),
+		peak: filepath.Join(root, "memory", path, "memory.max_usage_in_bytes"),
+		pids: filepath.Join(root, "pids", path, "pids.current"),
+		cpu:  filepath.Join(root, "cpuacct", path, "cpuacct.usage"),
 	}
 	if _, err := os.Stat(filepath.Dir(f.cpu)); err != nil {
 		f.cpu = filepath.Join(root, "cpu,cpuacct", path, "cpuacct.usage")
@@ -141,7 +136,8 @@ func (f cgroupFiles) sample() (u Usage, ok bool) {
 	return u, ok
 }
 
-// watch samples the cgroup until stop is closed, and once more then.
+// watch samples the cgroup for OnUsage until stop is closed, and reports
+// the last sample once more then.
 func (o *Observe) watch(cgroupPath string, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	f := findCgroup(cgroupPath)
@@ -149,36 +145,17 @@ func (o *Observe) watch(cgroupPath string, stop <-chan struct{}, done chan<- str
 	if every <= 0 {
 		every = 100 * time.Millisecond
 	}
-	seen := map[int]bool{}
 	var last Usage
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		if u, ok := f.sample(); ok {
 			last = u
-			if o.OnUsage != nil {
-				o.OnUsage(u)
-			}
-		}
-		if o.OnProcess != nil {
-			if b, err := os.ReadFile(f.procs); err == nil {
-				for _, l := range strings.Fields(string(b)) {
-					pid, err := strconv.Atoi(l)
-					if err != nil || seen[pid] {
-						continue
-					}
-					seen[pid] = true
-					if cmd, err := os.ReadFile("/proc/" + l + "/cmdline"); err == nil {
-						o.OnProcess(pid, strings.Split(strings.TrimSuffix(string(cmd), "\x00"), "\x00"))
-					}
-				}
-			}
+			o.OnUsage(u)
 		}
 		select {
 		case <-stop:
-			if o.OnUsage != nil {
-				o.OnUsage(last)
-			}
+			o.OnUsage(last)
 			return
 		case <-tick.C:
 		}

@@ -522,7 +522,7 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 		return fmt.Errorf("launcher: start task %s: %w", s.id, err)
 	}
 	phase("start")
-	if o := s.opts.Observe; o != nil && (o.OnUsage != nil || o.OnProcess != nil) && !s.job.batch {
+	if o := s.opts.Observe; o != nil && o.OnUsage != nil && !s.job.batch {
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
 		go o.watch(s.cgroupsPath(), stopWatch, watchDone)
 		defer func() { close(stopWatch); <-watchDone }()

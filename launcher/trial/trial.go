@@ -70,11 +70,9 @@ type ClientIO struct {
 // recorder collects what the watchers saw; its methods run on several
 // goroutines.
 type recorder struct {
-	mu        sync.Mutex
-	network   map[string]*NetEvent
-	usage     Usage
-	processes map[int][]string
-	procOrder []int
+	mu      sync.Mutex
+	network map[string]*NetEvent
+	usage   Usage
 }
 
 func (r *recorder) egress(ev egress.Event) {
@@ -101,15 +99,6 @@ func (r *recorder) sample(u launcher.Usage) {
 	r.usage.CPUSeconds = max(r.usage.CPUSeconds, u.CPU.Seconds())
 }
 
-func (r *recorder) process(pid int, argv []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.processes[pid]; !ok {
-		r.processes[pid] = argv
-		r.procOrder = append(r.procOrder, pid)
-	}
-}
-
 // Run runs one trial and returns its report (ranked). An error means the
 // trial itself failed (bad options, no sandbox); what the server did
 // wrong is in the report.
@@ -124,10 +113,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if so.Audit == "" {
 		so.Audit = launcher.AuditNone
 	}
-	rec := &recorder{network: map[string]*NetEvent{}, processes: map[int][]string{}}
+	rec := &recorder{network: map[string]*NetEvent{}}
 	sys := newSyscallRecorder(opts.Enforce)
 	so.Observe = &launcher.Observe{
-		OnEgress: rec.egress, OnUsage: rec.sample, OnProcess: rec.process, UsageEvery: 20 * time.Millisecond,
+		OnEgress: rec.egress, OnUsage: rec.sample, UsageEvery: 20 * time.Millisecond,
 		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true, Files: true, Reads: true,
 	}
 	if opts.Client != nil {
