@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,7 +123,7 @@ func PlanWrap(opts WrapOptions) ([]WrapChange, error) {
 		}
 		ch := WrapChange{File: cf}
 		for _, e := range f.Entries() {
-			if len(opts.Servers) > 0 && !containsString(opts.Servers, e.Name) {
+			if len(opts.Servers) > 0 && !slices.Contains(opts.Servers, e.Name) {
 				continue
 			}
 			we := WrapEntry{Name: e.Name, Section: e.Section}
@@ -203,7 +204,7 @@ func wrapTargets(opts WrapOptions) ([]ClientFile, error) {
 	}
 	var out []ClientFile
 	for _, cf := range DetectClients(opts.Env) {
-		if len(opts.Clients) == 0 || containsString(opts.Clients, cf.Client) {
+		if len(opts.Clients) == 0 || slices.Contains(opts.Clients, cf.Client) {
 			out = append(out, cf)
 		}
 	}
@@ -231,13 +232,4 @@ func guessSpec(path string, data []byte) *clientconfig.FileSpec {
 		sections = append(sections, []string{"projects", "*", "mcpServers"})
 	}
 	return &clientconfig.FileSpec{Format: format, Sections: sections, Scope: "file"}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

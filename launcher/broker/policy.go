@@ -348,21 +348,6 @@ func methodName(raw []byte) string {
 	return s
 }
 
-// errorCode returns the raw code of an error object, or nil.
-func errorCode(errObj []byte) []byte {
-	var code []byte
-	if len(errObj) == 0 || errObj[0] != '{' {
-		return nil
-	}
-	eachMember(errObj, 0, func(key []byte, vs, ve int) bool {
-		if keyIs(key, "code") {
-			code = errObj[vs:ve]
-		}
-		return true
-	})
-	return code
-}
-
 func errWriteClient(err error) error {
 	return fmt.Errorf("broker: write to client: %w", err)
 }
@@ -392,7 +377,7 @@ func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending)
 		}
 	}
 	if v.kind == kindError {
-		e.errCode = errorCode(v.err)
+		e.errCode = memberValue(v.err, "code")
 	}
 	return key, p
 }

@@ -2,6 +2,7 @@ package trial
 
 import (
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -113,7 +114,7 @@ func (s *syscallRecorder) summary(home string) ([]Syscall, []FileChange, []Proce
 			by[ev.Syscall] = sc
 		}
 		sc.Count++
-		if ev.Detail != "" && len(sc.Examples) < 5 && !contains(sc.Examples, ev.Detail) {
+		if ev.Detail != "" && len(sc.Examples) < maxExamples && !slices.Contains(sc.Examples, ev.Detail) {
 			sc.Examples = append(sc.Examples, ev.Detail)
 		}
 	}
@@ -183,13 +184,4 @@ func pathOf(detail string) string {
 		}
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
