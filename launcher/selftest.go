@@ -76,14 +76,14 @@ func Selftest(ctx context.Context, opts Options, st SelftestOptions) (*SelftestR
 	}
 	j.batch = true
 	j.policy = sessionPolicy{}
-	// Besides PATH and HOME, the sandbox's own variables, and what the
-	// profile passes.
-	names := []string{"TMPDIR"}
+	// The probe knows PATH and HOME; the rest of the sandbox's own
+	// variables, and what the profile passes, are expected too.
+	var names []string
 	if j.allow != nil {
 		names = append(names, proxyEnvNames...)
 	}
-	for _, kv := range j.env {
-		if k, _, ok := strings.Cut(kv, "="); ok && k != "MCPBOX_SANDBOX" {
+	for _, kv := range append(baseEnv(), j.env...) {
+		if k, _, ok := strings.Cut(kv, "="); ok && k != "MCPBOX_SANDBOX" && k != "PATH" && k != "HOME" {
 			names = append(names, k)
 		}
 	}

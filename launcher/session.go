@@ -205,6 +205,11 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	return s.run(ctx, phase)
 }
 
+// baseEnv is the environment every sandbox gets before the job's own.
+func baseEnv() []string {
+	return []string{"PATH=" + sandbox.DefaultPath, "HOME=" + sandbox.DefaultHome, "TMPDIR=/tmp"}
+}
+
 // cgroupsPath is the sandbox's cgroup, under each hierarchy's root.
 func (s *session) cgroupsPath() string { return "/mcpbox/" + s.id }
 
@@ -324,11 +329,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	}
 	args := append([]string{sandboxInit, sandboxIO, "--"}, cmdArgs...)
 
-	env := append([]string{
-		"PATH=" + sandbox.DefaultPath,
-		"HOME=" + sandbox.DefaultHome,
-		"TMPDIR=/tmp",
-	}, s.job.env...)
+	env := append(baseEnv(), s.job.env...)
 	netns := ""
 	if s.net != nil {
 		env = append(env, s.net.env()...)

@@ -26,6 +26,15 @@ func pinsCommand() *cli.Command {
 		}
 		return launcher.FindPins(dir(c), c.Args().First())
 	}
+	// findReadable is find for the commands that need the pins
+	// themselves: a corrupt file can only be reset.
+	findReadable := func(c *cli.Context) (launcher.PinRecord, error) {
+		r, err := find(c)
+		if err == nil && r.Err != nil {
+			err = fmt.Errorf("%v: check the file, then run `mcpbox pins reset %s`", r.Err, r.Name)
+		}
+		return r, err
+	}
 	return &cli.Command{
 		OnUsageError: usageError,
 		Name:         "pins",
@@ -85,12 +94,9 @@ func pinsCommand() *cli.Command {
 				Name: "diff", Usage: "show what changed since a server's definitions were pinned", ArgsUsage: "SERVER",
 				Flags: []cli.Flag{dirFlag}, OnUsageError: usageError,
 				Action: func(c *cli.Context) error {
-					r, err := find(c)
+					r, err := findReadable(c)
 					if err != nil {
 						return err
-					}
-					if r.Err != nil {
-						return fmt.Errorf("%v: check the file, then run `mcpbox pins reset %s`", r.Err, r.Name)
 					}
 					d := r.Set.Diff()
 					if d == "" {
@@ -105,12 +111,9 @@ func pinsCommand() *cli.Command {
 				Name: "approve", Usage: "accept the new or changed definitions of a server (all, or those named)", ArgsUsage: "SERVER [NAME...]",
 				Flags: []cli.Flag{dirFlag}, OnUsageError: usageError,
 				Action: func(c *cli.Context) error {
-					r, err := find(c)
+					r, err := findReadable(c)
 					if err != nil {
 						return err
-					}
-					if r.Err != nil {
-						return fmt.Errorf("%v: check the file, then run `mcpbox pins reset %s`", r.Err, r.Name)
 					}
 					names := c.Args().Tail()
 					done := r.Set.Approve(names...)
