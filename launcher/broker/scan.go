@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,12 +34,13 @@ const (
 	SeverityLow    = "low"
 )
 
-// Description lengths past which a description is reported: nobody needs
-// pages of prose to explain a tool, but poisoned ones bury their payload in it.
-const (
-	scanLongDescription     = 2000
-	scanVeryLongDescription = 8000
-)
+// scanLongDescription is the length past which a description is reported:
+// poisoned ones bury their payload in pages of prose. Honest ones run long
+// too: usage guides, examples and query-language primers of up to 6,400
+// characters in the popular servers of testdata/toolcorpus, half of which
+// have one past 2,000. Length alone is no sign of poisoning there, so it is
+// only reported where it is out of that range.
+const scanLongDescription = 8000
 
 const scanMaxExcerpt = 120
 
@@ -123,44 +125,75 @@ func ScanInstructions(s string) []Finding {
 
 // scanRule is a pattern matched against normalised text: lowercased, hidden
 // characters dropped (so zero-width-split keywords join up), tag characters
-// decoded to the ASCII they spell, whitespace runs collapsed to one space.
+// decoded to the ASCII they spell, whitespace runs collapsed to one space,
+// or to a newline where they break the text into paragraphs or list items.
 //
-// Gaps between words are unbounded within a sentence or line ("[^.!?\n]*")
-// rather than counted ("{0,120}"): a counted gap multiplies the regexp's
-// state, and descriptions can be megabytes long.
+// Gaps between words are unbounded within a sentence (scanGap) rather than
+// counted ("{0,120}"): a counted gap multiplies the regexp's state, and
+// descriptions can be megabytes long. They must stop at the sentence's end:
+// honest descriptions pair "when you need X" in one sentence with "instead"
+// or "regardless" in the next, and a rule that reads across the boundary
+// calls them poisoned.
 type scanRule struct {
 	rule     string
 	severity string
 	re       *regexp.Regexp
+	// refusable: a match in a sentence that only says the thing is refused
+	// ("paths such as ~/.ssh are rejected") does not count, unless that
+	// sentence also reaches for it (scanReach).
+	refusable bool
 }
+
+// scanGap is any run of text within one sentence. A sentence ends at '.',
+// '!' or '?' followed by anything but a word character (so domains, file
+// names, versions and URLs stay inside it; "e.g. " and "i.e. " too) and at
+// a hard line break (see scanNormalise).
+const scanGap = `(?:[^.!?\n]|[.!?]\w|\b(?:e\.g|i\.e|etc|vs|cf)\.\s)*`
+
+// scanRefusal says that a sentence keeps something out rather than asks
+// for it; scanReach says that it asks for it after all.
+var (
+	scanRefusal = regexp.MustCompile(`\b(rejected|refused|blocked|denied|forbidden|disallowed|prohibited|excluded|protected|not\s+(allowed|permitted|accessible|accessed|read)|never\s+(read|accessed|opened|returned|exposed|shown|sent|staged|included|uploaded|logged))\b`)
+	scanReach   = regexp.MustCompile(`\b(reads?|open|cat|load|send|upload|include|pass|copy|attach|paste|put|place|embed|append|add|insert|forward|post|transmit|share|provide|supply|give|fetch|grab|retrieve|extract|dump|print|show|display|output|echo|collect|gather|exfiltrate|leak|fill|enter|hold|contains?|contents?|text|body|value|do\s+the\s+same)\b`)
+)
 
 var scanRules = []scanRule{
 	// Pseudo-tags that frame text as a higher-priority instruction.
-	{"instruction-marker", SeverityHigh, regexp.MustCompile(`<\s*/?\s*(important|system|instructions?|secret|critical|hidden|admin|assistant|override)\b[^>]{0,40}>`)},
-	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?(previous|prior|above|earlier|other|preceding|existing|all)\s+(instructions|rules|directions|guidelines|prompts?)`)},
-	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(do\s+not|don't|never|must\s+not)\s+(tell|mention|inform|notify|reveal|alert|show|disclose)\b[^.!?\n]*\buser\b`)},
-	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\bwithout\s+(telling|informing|notifying|alerting|asking)\s+(the\s+)?user\b`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\bbefore\s+(using|calling|invoking|running)\s+(this|the|any)\s+tool\b[^!?\n]*\b(read|send|upload|pass|forward|include|access|cat|open|fetch|call)\b`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(this\s+is\s+(very\s+|extremely\s+|really\s+)+important|very\s+very\s+important|(extremely|critically)\s+important)\b`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(otherwise|or\s+else|if\s+not)\b[^.!?\n]*\b(tool|it|this)\s+(will|would)\s+(not\s+work|fail|break|crash|stop\s+working)`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\byou\s+(must|should|have\s+to|need\s+to)\s+(always\s+|also\s+|first\s+|now\s+|secretly\s+|silently\s+)*(read|send|forward|upload|exfiltrate|leak|bcc|ignore|disregard|not\s+(tell|mention|inform|reveal))\b`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(the\s+)?(assistant|model|ai|llm|agent)\s+(must|should)\s+(always\s+|also\s+|first\s+|secretly\s+|silently\s+)*(read|send|forward|upload|call|ignore|not\s+(tell|mention|inform|reveal))\b`)},
-	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(system\s+prompt|previous\s+conversation|conversation\s+history|chat\s+history)\b[^.!?\n]*\b(send|include|pass|upload|forward|put|add|append)\b`)},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`<\s*/?\s*(important|system|instructions?|secret|critical|hidden|admin|assistant|override)\b[^>]{0,40}>`), false},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?(previous|prior|above|earlier|other|preceding|existing|all)\s+(instructions|rules|directions|guidelines|prompts?)`), false},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\b(do\s+not|don't|never|must\s+not)\s+(tell|mention|inform|notify|reveal|alert|show|disclose)\b` + scanGap + `\buser\b`), false},
+	{"instruction-marker", SeverityHigh, regexp.MustCompile(`\bwithout\s+(telling|informing|notifying|alerting|asking)\s+(the\s+)?user\b`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\bbefore\s+(using|calling|invoking|running)\s+(this|the|any)\s+tool\b` + scanGap + `\b(read|send|upload|pass|forward|include|access|cat|open|fetch|call)\b`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(this\s+is\s+(very\s+|extremely\s+|really\s+)+important|very\s+very\s+important|(extremely|critically)\s+important)\b`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(otherwise|or\s+else|if\s+not)\b` + scanGap + `\b(tool|it|this)\s+(will|would)\s+(not\s+work|fail|break|crash|stop\s+working)`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\byou\s+(must|should|have\s+to|need\s+to)\s+(always\s+|also\s+|first\s+|now\s+|secretly\s+|silently\s+)*(read|send|forward|upload|exfiltrate|leak|bcc|ignore|disregard|not\s+(tell|mention|inform|reveal))\b`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(the\s+)?(assistant|model|ai|llm|agent)\s+(must|should)\s+(always\s+|also\s+|first\s+|secretly\s+|silently\s+)*(read|send|forward|upload|call|ignore|not\s+(tell|mention|inform|reveal))\b`), false},
+	{"instruction-marker", SeverityMedium, regexp.MustCompile(`\b(system\s+prompt|previous\s+conversation|conversation\s+history|chat\s+history)\b` + scanGap + `\b(send|include|pass|upload|forward|put|add|append)\b`), false},
 	// Sensitive files. The paths are rare in honest descriptions and a
-	// staple of published poisoning examples.
-	{"sensitive-path", SeverityHigh, regexp.MustCompile(`(~|\$home|%userprofile%)?/?\.ssh\b|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bmcp\.json\b|\bclaude_desktop_config|\.aws/(credentials|config)\b|/etc/(shadow|passwd|sudoers)\b|\.netrc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|\.cursor/|\.npmrc\b|\.pgpass\b|\bwallet\.dat\b`)},
+	// staple of published poisoning examples; an honest one names them to
+	// say they are refused ("hidden config directories (e.g. "/etc",
+	// "~/.ssh") are rejected"), which is what refusable lets through.
+	{rule: "sensitive-path", severity: SeverityHigh, refusable: true, re: regexp.MustCompile(`(~|\$home|%userprofile%)?/?\.ssh\b|\bid_(rsa|dsa|ecdsa|ed25519)\b|\bmcp\.json\b|\bclaude_desktop_config|\.aws/(credentials|config)\b|/etc/(shadow|passwd|sudoers)\b|\.netrc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|\.cursor/|\.npmrc\b|\.pgpass\b|\bwallet\.dat\b`)},
 	// ".env" is named in honest descriptions too ("files such as .env are
 	// never staged"), so it needs a verb that reaches for its contents.
-	{"sensitive-path", SeverityHigh, regexp.MustCompile(`\b(read|open|cat|load|send|upload|include|pass|copy|attach|paste|contents?\s+of)\b[^.!?\n]*(^|[\s'"` + "`" + `(/~])\.env\b`)},
+	{"sensitive-path", SeverityHigh, regexp.MustCompile(`\b(reads?|open|cat|load|send|upload|include|pass|copy|attach|paste|put|embed|append|insert|forward|post|share|provide|supply|fetch|grab|retrieve|extract|dump|print|show|output|contents?\s+of)\b` + scanGap + `(^|[\s'"` + "`" + `(/~])\.env\b`), false},
 	// Secrets in the same sentence as a way out of the conversation.
-	{"secret-exfiltration", SeverityHigh, regexp.MustCompile(`\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|auth(entication)?\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|mnemonic|session\s+cookies?|environment\s+variables)\b[^.!?\n]*\b(send|upload|transmit|forward|exfiltrate|leak|post|pass\s+(it|them|its|their)|paste|embed|append|attach|include\s+(it|them|its|their))\b|\b(send|upload|transmit|forward|exfiltrate|leak|paste|embed|append|attach)\b[^.!?\n]*\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|session\s+cookies?|environment\s+variables)\b`)},
-	// Descriptions that reach into other tools' behaviour.
-	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\bwhen(ever)?\s+(the\s+user|you|the\s+assistant|the\s+agent|the\s+model)\b[^!?\n]*\b(instead|rather\s+than|regardless|redirect|bcc)\b`)},
-	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(other|another|also\s+present|existing|any\s+other|all\s+other)\s+(mcp\s+)?(tools?|servers?|functions?)\b[^!?\n]*\b(must|instead|always|side\s+effect|redirect|override|replace)\b`)},
-	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(send|sent|forward|redirect|bcc|cc|copy|route)\b[^.!?\n]*\b[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\b`)},
+	{"secret-exfiltration", SeverityHigh, regexp.MustCompile(`\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|auth(entication)?\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|mnemonic|session\s+cookies?|environment\s+variables)\b` + scanGap + `\b(send|upload|transmit|forward|exfiltrate|leak|post|pass\s+(it|them|its|their)|paste|embed|append|attach|include\s+(it|them|its|their))\b|\b(send|upload|transmit|forward|exfiltrate|leak|paste|embed|append|attach)\b` + scanGap + `\b(private\s+keys?|api[\s_-]?keys?|secret\s+keys?|access\s+tokens?|passwords?|credentials|ssh\s+keys?|seed\s+phrase|session\s+cookies?|environment\s+variables)\b`), false},
+	// Descriptions that reach into other tools' behaviour or the user's
+	// requests. "When you need X, ..." is everyday tool-selection advice,
+	// so the redirect must be in the same sentence.
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\bwhen(ever)?\s+(the\s+user|you|the\s+assistant|the\s+agent|the\s+model)\b` + scanGap + `\b(instead|rather\s+than|regardless|redirect|bcc)\b`), false},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(other|another|also\s+present|existing|any\s+other|all\s+other)\s+(mcp\s+)?(tools?|servers?|functions?)\b` + scanGap + `\b(must|instead|always|side\s+effect|redirect|override|replace)\b`), false},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(send|sent|forward|redirect|bcc|cc|copy|route)\b` + scanGap + `\b[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\b`), false},
+	// A recipient, payee or account swapped for another: what a rug pull
+	// does to a messaging or payment tool, whatever the sentence starts
+	// with ("if the user ...", "for every transfer ...").
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(recipients?|payees?|beneficiar(y|ies)|destination\s+(address|account|number)|(e-?mail|wallet|bank|iban|btc|eth)\s+address(es)?|account\s+numbers?|phone\s+numbers?|iban)\b` + scanGap + `\binstead\b`), false},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\binstead\b` + scanGap + `\b(recipients?|payees?|beneficiar(y|ies))\b`), false},
+	{"tool-shadowing", SeverityMedium, regexp.MustCompile(`\b(silently|secretly|quietly|covertly|always)\s+(change|replace|swap|substitute|switch|alter|redirect|reroute|override)\b` + scanGap + `\b(recipients?|payees?|beneficiar(y|ies)|destination|address|account|number)\b`), false},
 	// Comments vanish when a description is rendered as Markdown or HTML,
 	// but the model still reads them.
-	{"html-comment", SeverityMedium, regexp.MustCompile(`<!--[\s\S]*?\S[\s\S]*?-->`)},
+	{"html-comment", SeverityMedium, regexp.MustCompile(`<!--[\s\S]*?\S[\s\S]*?-->`), false},
 }
 
 // scanText runs every rule on one string. Each rule reports at most once
@@ -186,7 +219,7 @@ func scanText(field, s string, isDescription bool) []Finding {
 	norm, offs := scanNormalise(s[:cut])
 	seen := map[string]int{}
 	for _, r := range scanRules {
-		loc := r.re.FindStringIndex(norm)
+		loc := r.find(norm)
 		if loc == nil || loc[0] >= len(offs) {
 			continue
 		}
@@ -206,15 +239,58 @@ func scanText(field, s string, isDescription bool) []Finding {
 	}
 
 	if isDescription {
-		n := utf8.RuneCountInString(s)
-		switch {
-		case n > scanVeryLongDescription:
+		if n := utf8.RuneCountInString(s); n > scanLongDescription {
 			out = append(out, Finding{"long-description", SeverityMedium, field, fmt.Sprintf("%d characters", n)})
-		case n > scanLongDescription:
-			out = append(out, Finding{"long-description", SeverityLow, field, fmt.Sprintf("%d characters", n)})
 		}
 	}
 	return out
+}
+
+// find returns the first match of r in norm that counts.
+func (r scanRule) find(norm string) []int {
+	if !r.refusable {
+		return r.re.FindStringIndex(norm)
+	}
+	// Each sentence is judged once, however many matches it holds, so the
+	// cost stays linear in the text.
+	refused := -1 // the end of the last sentence found refusing
+	for _, loc := range r.re.FindAllStringIndex(norm, -1) {
+		if loc[0] < refused {
+			continue
+		}
+		from, to := scanSentence(norm, loc[0], loc[1])
+		if sen := norm[from:to]; !scanRefusal.MatchString(sen) || scanReach.MatchString(sen) {
+			return loc
+		}
+		refused = to
+	}
+	return nil
+}
+
+// scanSentence returns the bounds of the sentence of norm around
+// [start, end), with the boundaries scanGap stops at.
+func scanSentence(norm string, start, end int) (from, to int) {
+	from = start
+	for from > 0 && !scanSentenceEnd(norm, from-1) {
+		from--
+	}
+	to = end
+	for to < len(norm) && !scanSentenceEnd(norm, to) {
+		to++
+	}
+	return from, to
+}
+
+// scanSentenceEnd reports whether norm[i] ends a sentence: a newline, or
+// '.', '!' or '?' before a space or the end of the text.
+func scanSentenceEnd(norm string, i int) bool {
+	switch norm[i] {
+	case '\n':
+		return true
+	case '.', '!', '?':
+		return i+1 == len(norm) || norm[i+1] == ' ' || norm[i+1] == '\n'
+	}
+	return false
 }
 
 func scanSeverityRank(s string) int {
@@ -250,13 +326,25 @@ func scanTags(field, s string) (Finding, bool) {
 }
 
 // scanNormalise lowercases s, drops invisible characters, decodes tag
-// characters and collapses whitespace. offs maps each byte of the result
-// to the offset of the rune of s it came from.
+// characters and collapses whitespace: a run becomes one newline where it
+// breaks the text (a blank line, or a line break before a list item or a
+// heading) and one space elsewhere, since prose is often wrapped mid-sentence.
+// offs maps each byte of the result to the offset of the rune of s it came
+// from.
 func scanNormalise(s string) (string, []int) {
 	var b strings.Builder
 	b.Grow(len(s))
 	offs := make([]int, 0, len(s))
-	space := false
+	emit := func(r rune, at int) {
+		n := b.Len()
+		b.WriteRune(r)
+		for range b.Len() - n {
+			offs = append(offs, at)
+		}
+	}
+	// A whitespace run is written when the next visible rune shows whether
+	// it was a break.
+	run, newlines := -1, 0
 	for i, r := range s {
 		switch {
 		case isTagRune(r):
@@ -268,21 +356,48 @@ func scanNormalise(s string) (string, []int) {
 			continue
 		}
 		if unicode.IsSpace(r) {
-			if space {
-				continue
+			if run < 0 {
+				run, newlines = i, 0
 			}
-			space, r = true, ' '
-		} else {
-			space = false
+			if r == '\n' {
+				newlines++
+			}
+			continue
 		}
-		r = unicode.ToLower(r)
-		n := b.Len()
-		b.WriteRune(r)
-		for range b.Len() - n {
-			offs = append(offs, i)
+		if run >= 0 {
+			if newlines > 1 || newlines == 1 && scanListItem(s[i:]) {
+				emit('\n', run)
+			} else {
+				emit(' ', run)
+			}
+			run = -1
 		}
+		emit(unicode.ToLower(r), i)
+	}
+	if run >= 0 {
+		emit(' ', run)
 	}
 	return b.String(), offs
+}
+
+// scanListItem reports whether a line starting with s is a list item, a
+// heading, a quote or a table row rather than the rest of a wrapped sentence.
+func scanListItem(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '-', '*', '+', '#', '>', '|':
+		return true
+	}
+	if strings.HasPrefix(s, "•") {
+		return true
+	}
+	i := 0
+	for i < len(s) && i < 4 && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > 0 && i < len(s) && (s[i] == '.' || s[i] == ')')
 }
 
 func scanExcerpt(s string, start, end int) string {
@@ -397,14 +512,18 @@ func EscapeHidden(s string) string {
 // another server without being equal to it: after case folding, dropping
 // separators (-, _, ., space) and invisible characters, and mapping Cyrillic,
 // Greek, full-width and digit look-alikes to Latin letters, the two are the
-// same. A model picking tools by name can be steered to the look-alike.
-// Exact duplicates are reported as low: clients usually namespace them, but
-// the user should know.
+// same. A model or a user picking tools by name can be steered to the
+// look-alike. A name equal to another server's is not reported: it is no
+// disguise, clients tell the two apart by server, and popular servers share
+// the obvious names (read_file, create_issue, search_nodes) by the dozen.
+// Each look-alike pair is reported once, however many servers have the name.
 func ScanShadowing(toolNames []string, otherServersTools []string) []Finding {
 	others := make(map[string][]string, len(otherServersTools))
 	for _, o := range otherServersTools {
 		k := nameSkeleton(o)
-		others[k] = append(others[k], o)
+		if !slices.Contains(others[k], o) {
+			others[k] = append(others[k], o)
+		}
 	}
 	var out []Finding
 	for i, name := range toolNames {
@@ -412,7 +531,6 @@ func ScanShadowing(toolNames []string, otherServersTools []string) []Finding {
 		for _, o := range others[nameSkeleton(name)] {
 			switch {
 			case o == name:
-				out = append(out, Finding{"tool-name-duplicate", SeverityLow, field, EscapeHidden(name)})
 			case strings.EqualFold(stripSeparators(o), stripSeparators(name)):
 				out = append(out, Finding{"tool-name-confusable", SeverityMedium, field, EscapeHidden(name) + " resembles " + EscapeHidden(o)})
 			default:
