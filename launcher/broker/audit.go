@@ -66,7 +66,7 @@ func appendAudit(b []byte, now time.Time, e *auditEntry) []byte {
 	b = append(b, `","kind":"`...)
 	b = append(b, e.kind.String()...)
 	b = append(b, '"')
-	if len(e.id) > 0 && len(e.id) <= maxAuditID && json.Valid(e.id) {
+	if len(e.id) > 0 && len(e.id) <= maxAuditID && utf8.Valid(e.id) && json.Valid(e.id) {
 		b = append(b, `,"id":`...)
 		b = append(b, e.id...)
 	}

@@ -9,17 +9,26 @@
 // object followed by "\n", so messages never tear or interleave.
 //
 // The broker sees only io.Reader and io.Writer. It does not know about
-// containers, processes or signals; it does not rewrite messages or check
-// JSON-RPC and MCP semantics; and it does not judge the client's input, which
-// passes through unchanged so that the server answers malformed requests
-// itself.
+// containers, processes or signals, and does not check JSON-RPC and MCP
+// semantics. Without a policy that refuses anything, it does not judge the
+// client's input either: that passes through unchanged, so that the server
+// answers malformed requests itself.
 //
-// Policies that need to understand MCP (audit, tool filtering, and later
-// pinning and redaction) run as per-message hooks on a cheap view of each
-// line (view.go): its top-level id, method and kind, found without decoding
-// the values. With no policy configured no line is even viewed. Lines no
-// policy acts on are forwarded byte for byte; lines the view cannot read
-// (batches, invalid JSON) pass through untouched.
+// Policies that need to understand MCP (audit, tool filtering, pinning,
+// the poisoning scan, redaction) run as per-message hooks on a cheap view
+// of each line (view.go): its top-level id, method and kind, found without
+// decoding the values. With no policy configured no line is even viewed.
+// Lines no policy acts on are forwarded byte for byte.
+//
+// The policies that refuse or withhold (filter, pins, scan) decide on what
+// the other side will actually read. Responses are matched to requests by
+// id value, the way the MCP SDKs match them (id.go). A client line that a
+// server could read differently from the broker (a carriage return Python
+// splits on, invalid UTF-8, two JSON values, duplicate or case-variant
+// members, a shape the broker cannot classify, an over-long line) is
+// refused, never forwarded unread; a server message a client could read
+// differently, or a list result that answers no request for that list, is
+// withheld from the client.
 package broker
 
 import (
@@ -124,13 +133,15 @@ type Broker struct {
 	bufSize    int // read buffer size; tests shrink it to reach the long-line paths
 
 	policies    bool        // some policy needs to view messages
+	enforcing   bool        // some policy refuses or withholds messages: filter, pins, scan
+	server      string      // the server's name, for warnings
 	filter      *toolFilter // nil: no tool filter
 	audit       *auditLog   // nil: no audit log
 	auditBodies bool
 	guard       *guard    // nil: no pins and no scan
 	redact      *Redactor // nil: no redaction
-	redactMu    sync.Mutex
-	redactSeen  map[string]bool // kinds already warned about
+	noteMu      sync.Mutex
+	noted       map[string]bool // warnings already shown, by kind
 	clientReqs  *tracker        // client requests waiting for the server
 	serverReqs  *tracker        // server requests waiting for the client
 	client      clientWriter
@@ -160,7 +171,9 @@ func New(opts Options) *Broker {
 	b.auditBodies = opts.AuditBodies
 	b.guard = newGuard(opts, b.diag, b.log)
 	b.redact = opts.Redactor
-	b.policies = b.filter != nil || b.audit != nil || b.guard != nil || b.redact != nil
+	b.enforcing = b.filter != nil || b.guard != nil
+	b.policies = b.enforcing || b.audit != nil || b.redact != nil
+	b.server = opts.Identity.Server
 	inFlight := DefaultMaxInFlight
 	if opts.MaxInFlight > 0 {
 		inFlight = opts.MaxInFlight
@@ -177,9 +190,11 @@ func New(opts Options) *Broker {
 // to dst as it arrives rather than held in memory, and a final line without a
 // newline is forwarded as it is.
 //
-// With a tool filter, a tools/call for a blocked tool is not forwarded but
-// answered on the client's writer (see Broker), and an over-long line is
-// dropped with a warning, since it cannot be checked.
+// With an enforcing policy (tool filter, pins, scan), a tools/call for a
+// blocked tool is not forwarded but answered on the client's writer (see
+// Broker); so is a line the broker cannot read exactly as the server will
+// (see clientStream.policy); and an over-long line is dropped with a
+// warning and an audit line, since it cannot be checked.
 func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
 	lines := b.newLineReader(src)
 	c := &clientStream{b: b, dst: dst}
@@ -195,9 +210,9 @@ func (b *Broker) ClientToServer(dst io.Writer, src io.Reader) error {
 			}
 		case err == errLineTooLong:
 			w := dst
-			if b.filter != nil {
-				// Fail closed: the filter cannot read what it does not hold.
-				b.log.Warn("dropping an over-long client line: the tool filter cannot check it", "limit", b.maxMessage)
+			if b.enforcing {
+				// Fail closed: the policies cannot read what the broker does not hold.
+				c.tooLong()
 				w = io.Discard
 			} else {
 				b.log.Debug("streaming an over-long client line", "limit", b.maxMessage)
@@ -303,6 +318,7 @@ type serverStream struct {
 	out   []byte // reused for rewritten messages
 	spare []byte // reused for messages rewritten twice
 	red   []byte // reused for redacted messages
+	reply []byte // reused for the broker's answers
 }
 
 // fromServer handles one line from the server: the place for per-message
@@ -332,7 +348,9 @@ func (s *serverStream) fromServer(line []byte) error {
 		out = s.lines.terminate(msg)
 	}
 	if s.b.policies {
-		out = s.policy(msg, out, v, viewed)
+		if out = s.policy(msg, out, v, viewed); out == nil {
+			return nil // withheld
+		}
 	}
 	if err := s.b.client.write(out); err != nil {
 		return fmt.Errorf("broker: write to client: %w", err)
@@ -343,18 +361,12 @@ func (s *serverStream) fromServer(line []byte) error {
 // noteRedactions warns once per kind of secret that the server's messages
 // carried one.
 func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
-	b.redactMu.Lock()
 	var fresh []string
 	for k := range counts {
-		if !b.redactSeen[k] {
-			if b.redactSeen == nil {
-				b.redactSeen = map[string]bool{}
-			}
-			b.redactSeen[k] = true
+		if b.noteOnce("redacted/" + k) {
 			fresh = append(fresh, k)
 		}
 	}
-	b.redactMu.Unlock()
 	where := "a message"
 	if e != nil && e.method != "" {
 		where = "a " + e.method + " message"
@@ -363,6 +375,29 @@ func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
 	for _, k := range fresh {
 		fmt.Fprintf(b.diag, "mcpbox: redacted a %s from %s of the server (further ones are counted in the audit log)\n", k, where)
 	}
+}
+
+// noteOnce reports whether the warning named key is due: true the first
+// time only.
+func (b *Broker) noteOnce(key string) bool {
+	b.noteMu.Lock()
+	defer b.noteMu.Unlock()
+	if b.noted[key] {
+		return false
+	}
+	if b.noted == nil {
+		b.noted = map[string]bool{}
+	}
+	b.noted[key] = true
+	return true
+}
+
+// serverName names the server in warnings.
+func (b *Broker) serverName() string {
+	if b.server != "" {
+		return b.server
+	}
+	return "the server"
 }
 
 // isObject reports whether msg, with no surrounding whitespace, is a JSON

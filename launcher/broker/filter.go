@@ -61,15 +61,17 @@ func (opts Options) Validate() error {
 }
 
 // callParams reads a tools/call request's params: the tool name and the raw
-// arguments. denied is set if any "name" member (a duplicate included) is
-// blocked; tool is the last one, the one most parsers keep.
+// arguments. denied is set if any member naming the tool is blocked: a
+// duplicate, or one that differs from "name" only in letter case, which
+// Go's encoding/json reads as the name (the last such member wins there;
+// TypeScript and Python servers read "name" exactly). tool is the last one.
 func (f *toolFilter) callParams(params []byte) (tool string, args []byte, hasArgs bool, rule string, denied bool) {
 	if len(params) == 0 || params[0] != '{' {
 		return "", nil, false, "", false
 	}
 	eachMember(params, 0, func(key []byte, vs, ve int) bool {
 		switch {
-		case keyIs(key, "name"):
+		case keyFold(key, "name"):
 			name, ok := unquote(params[vs:ve])
 			if !ok {
 				return true
@@ -88,9 +90,6 @@ func (f *toolFilter) callParams(params []byte) (tool string, args []byte, hasArg
 
 // blockedMessage is the error message for a request the tool filter blocks.
 func blockedMessage(tool, rule string) string {
-	if rule == "duplicate" {
-		return "a request with duplicate keys is blocked by the profile's tool filter"
-	}
 	return "tool " + tool + " is blocked by the profile (" + rule + ")"
 }
 
@@ -118,7 +117,7 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 	var keep [][]span // the kept elements of each
 	base := v.resultAt
 	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
-		if !keyIs(key, "tools") {
+		if !keyFold(key, "tools") { // "Tools" is the list to Go's encoding/json
 			return true
 		}
 		arr := v.result[vs:ve]
@@ -127,7 +126,7 @@ func (f *toolFilter) filterToolsList(dst, msg []byte, v *view) (out []byte, remo
 		ok := eachElement(arr, func(s, e int) {
 			name := ""
 			eachMember(arr, s, func(k []byte, nvs, nve int) bool {
-				if keyIs(k, "name") {
+				if keyFold(k, "name") {
 					n, _ := unquote(arr[nvs:nve])
 					if _, blocked := f.blocked(n); blocked || name == "" {
 						name = n // a blocked duplicate wins

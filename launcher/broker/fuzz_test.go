@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"strings"
 	"testing"
 )
@@ -195,6 +196,25 @@ func FuzzPolicies(f *testing.F) {
 	f.Add([]byte("c{\"id\":[1],\"method\":\"tools/list\"}\ns{\"id\":[1],\"result\":{\"tools\":[{\"name\":1},{},[]],\"tools\":{}}}\n"))
 	f.Add([]byte("c{\"id\":3,\"method\":\"initialize\"}\ns{\"id\":3,\"result\":{\"instructions\":\"<IMPORTANT>x</IMPORTANT>\",\"instructions\":\"y\"}}\n"))
 	f.Add([]byte("s{\"method\":\"notifications/message\",\"params\":{\"data\":\"ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \\u0067hp_\"}}\n"))
+	// Issue 14: ids re-spelled, lists nobody asked for, ambiguous members,
+	// client lines servers read differently, batches, secrets as keys and
+	// numbers.
+	admin := `{"name":"admin-x","description":"d"}`
+	for _, seed := range []string{
+		"c{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\ns{\"jsonrpc\":\"2.0\",\"id\":\"2\",\"result\":{\"tools\":[" + admin + "]}}\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\ns{\"jsonrpc\":\"2.0\",\"id\":20e-1,\"result\":{\"tools\":[" + admin + "]}}\ns{\"id\":2.0,\"result\":{\"tools\":[" + admin + "]}}\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"tools/list\"}\ns{\"jsonrpc\":\"2.0\",\"id\":\" \",\"result\":{\"tools\":[" + admin + "]}}\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":\"0x2\",\"method\":\"ping\"}\nc{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\ns{\"id\":\"02\",\"result\":{\"Tools\":[" + admin + "]}}\n",
+		"s{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"tools\":[" + admin + "]}}\ns{\"id\":1,\"ID\":2,\"result\":{\"tools\":[]},\"Result\":{\"tools\":[" + admin + "]}}\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}\ns{\"id\":1,\"result\":{\"tools\":[{\"name\":\"ok\",\"Name\":\"admin-x\"}],\"toolſ\":[" + admin + "]},\"error\":{}}\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\rc{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"admin-x\"}}\n",
+		"c{\"a\":\r{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"Name\":\"admin-x\"}}\r}\nc\ufeff{\"id\":3,\"method\":\"ping\"}{\"id\":4,\"Method\":\"x\",\"paramſ\":{}}\n",
+		"c[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"},{\"id\":\"1\",\"method\":\"ping\"},[true],{\"id\":null,\"method\":\"tools/call\",\"params\":{\"name\":\"admin-y\"}}]\n",
+		"c{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\xe2\x80\"}}\ns{\"id\":1,\"result\":{\"s3cr3t-token-value\":12345678,\"n\":1.2345678e7}}\n",
+		"c{\"id\":9007199254740993,\"method\":\"tools/list\"}\ns{\"id\":9007199254740992,\"result\":{\"tools\":[" + admin + "]}}\ns{\"id\":1e400,\"result\":{\"prompts\":[]}}\n",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		store := &memPins{}
 		var diag, audit bytes.Buffer
@@ -226,12 +246,48 @@ func FuzzPolicies(f *testing.F) {
 			if !ok || bytes.IndexByte(msg, '\n') >= 0 || !json.Valid(msg) || len(msg) == 0 || (msg[0] != '{' && msg[0] != '[') {
 				t.Fatalf("write %q is not one complete JSON line", w)
 			}
+			if name, ok := deniedToolShown(msg); ok {
+				t.Fatalf("the client got the denied tool %q: %s", name, msg)
+			}
 		}
 		checkAudit(t, audit.Bytes())
 		if n, m := b.clientReqs.len(), b.serverReqs.len(); n > 8 || m > 8 {
 			t.Fatalf("trackers hold %d and %d requests, bound 8", n, m)
 		}
 	})
+}
+
+// deniedToolShown reports a tool the fuzzed session denies (admin-*) in a
+// tools list of msg, read as each client reads it: by JavaScript and
+// Python (exact keys, the last duplicate winning) and by Go's
+// encoding/json (keys in any case, the last one winning).
+func deniedToolShown(msg []byte) (string, bool) {
+	denied := func(n string) bool { ok, _ := path.Match("admin-*", n); return ok }
+	var exact struct {
+		Result map[string]json.RawMessage `json:"result"`
+	}
+	var folded struct {
+		Result struct{ Tools []struct{ Name string } }
+	}
+	if json.Unmarshal(msg, &folded) == nil {
+		for _, t := range folded.Result.Tools {
+			if denied(t.Name) {
+				return t.Name, true
+			}
+		}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(msg, &m) != nil || json.Unmarshal(m["result"], &exact.Result) != nil {
+		return "", false
+	}
+	var tools []map[string]any
+	json.Unmarshal(exact.Result["tools"], &tools)
+	for _, t := range tools {
+		if n, _ := t["name"].(string); denied(n) {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // FuzzParseView checks the one-pass view of a server message against the
@@ -243,6 +299,8 @@ func FuzzParseView(f *testing.F) {
 	f.Add([]byte(`{"id":1,"id":2,"result":{"a":[1,{"b":"}"}]},"x":"\""}`))
 	f.Add([]byte(`{"method":"m","params":[{"id":3}],"error":null}`))
 	f.Add([]byte(`{ "id" : 1 , "result" : { } }`))
+	f.Add([]byte(`{"id":1,"ID":2,"Result":{"Tools":[]},"result":{"toolſ":[],"\u0074ools":{}}}`))
+	f.Add([]byte(`{"method":"x","paramſ":{"tools":[]},"params":{},"result":{"prompts":1},"result":{"resourceTemplates":[]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msg := trimSpace(data)
 		v2, ok2, valid := parseValidView(msg)
@@ -254,7 +312,7 @@ func FuzzParseView(f *testing.F) {
 			return
 		}
 		v1, ok1 := parseView(msg)
-		if ok1 != ok2 || v1.kind != v2.kind || v1.dup != v2.dup || v1.resultAt != v2.resultAt ||
+		if ok1 != ok2 || v1.kind != v2.kind || v1.dup != v2.dup || v1.rpc != v2.rpc || v1.lists != v2.lists || v1.resultAt != v2.resultAt ||
 			!bytes.Equal(v1.id, v2.id) || !bytes.Equal(v1.method, v2.method) || !bytes.Equal(v1.params, v2.params) ||
 			!bytes.Equal(v1.result, v2.result) || !bytes.Equal(v1.err, v2.err) {
 			t.Fatalf("one-pass view %+v %v, two-pass %+v %v", v2, ok2, v1, ok1)

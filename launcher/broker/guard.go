@@ -406,25 +406,40 @@ func shellQuote(s string) string {
 // readItems reads the elements of a list result's array into items, with
 // their definitions. An element that is not an object with a string name
 // (URI) is kept unnamed and marked invalid: it is withheld, since it cannot
-// be pinned or refused by name.
+// be pinned or refused by name. So is one where a member of its definition
+// appears twice, or in another letter case ("Description"): Go's
+// encoding/json reads that one, the pin and the scan another.
 func readItems(k *listKind, arr []byte) ([]listItem, bool) {
 	var items []listItem
 	ok := eachElement(arr, func(s, e int) {
 		raw := arr[s:e]
 		it := listItem{raw: raw}
 		names := 0
+		ambiguous := ""
+		seen := make(map[string]bool, len(k.hashed)+1)
 		eachMember(raw, 0, func(key []byte, vs, ve int) bool {
-			if keyIs(key, k.key) {
+			if keyFold(key, k.key) {
 				names++
 				if n, ok := unquote(raw[vs:ve]); ok {
 					it.name = n
 				}
+			}
+			for _, f := range k.hashed {
+				if !keyFold(key, f) {
+					continue
+				}
+				if seen[f] || !keyIs(key, f) {
+					ambiguous = f
+				}
+				seen[f] = true
 			}
 			return true
 		})
 		switch {
 		case names != 1 || it.name == "":
 			it.invalid = fmt.Sprintf("malformed %s entry (its %s is missing, duplicated or not a string)", k.noun, k.key)
+		case ambiguous != "":
+			it.invalid = fmt.Sprintf("ambiguous %s entry (its %s appears twice or in another letter case)", k.noun, ambiguous)
 		default:
 			canon, sum, err := k.definition(raw)
 			if err != nil {
@@ -442,6 +457,20 @@ func hasMember(obj []byte, name string) bool {
 	found := false
 	eachMember(obj, 0, func(key []byte, _, _ int) bool {
 		if keyIs(key, name) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// hasMemberFold is hasMember ignoring letter case, as Go's encoding/json
+// matches a key with a struct field.
+func hasMemberFold(obj []byte, name string) bool {
+	found := false
+	eachMember(obj, 0, func(key []byte, _, _ int) bool {
+		if keyFold(key, name) {
 			found = true
 			return false
 		}
@@ -470,14 +499,15 @@ func (g *guard) rewriteList(dst, msg []byte, v *view, k *listKind, complete, las
 	var keep [][]span
 	base := v.resultAt
 	arrays := 0
+	// "Tools" is the list to Go's encoding/json, "tools" to the others.
 	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
-		if keyIs(key, k.name) {
+		if keyFold(key, k.name) {
 			arrays++
 		}
 		return true
 	})
 	eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
-		if !keyIs(key, k.name) {
+		if !keyFold(key, k.name) {
 			return true
 		}
 		arr := v.result[vs:ve]
@@ -513,14 +543,15 @@ func (g *guard) rewriteList(dst, msg []byte, v *view, k *listKind, complete, las
 }
 
 // refusedParams is refused for the item a request's params name; every
-// member naming it counts, so a duplicate cannot smuggle a withheld name.
+// member naming it counts, so a duplicate, or a member that differs from
+// the name's only in letter case, cannot smuggle a withheld name.
 func (g *guard) refusedParams(k *listKind, params []byte) string {
 	if len(params) == 0 || params[0] != '{' {
 		return ""
 	}
 	why := ""
 	eachMember(params, 0, func(key []byte, vs, ve int) bool {
-		if keyIs(key, k.useKey) {
+		if keyFold(key, k.useKey) {
 			if n, ok := unquote(params[vs:ve]); ok {
 				why = g.refused(k, n)
 			}
@@ -536,33 +567,44 @@ func useName(k *listKind, params []byte) string {
 	return n
 }
 
-// removeMember appends to dst msg with the member name removed from the
-// object that starts at msg[at]. ok is false if it has no such member.
+// removeMember appends to dst msg with every member named name, in any
+// letter case, removed from the object that starts at msg[at], in one
+// pass; the bytes around the members that stay are kept. ok is false if it
+// has no such member.
 func removeMember(dst, msg []byte, at int, name string) ([]byte, bool) {
-	type member struct{ ks, ve int }
+	type member struct {
+		ks, ve int
+		drop   bool
+	}
 	var ms []member
-	target := -1
+	found := false
 	obj := msg[at:]
 	eachMember(obj, 0, func(key []byte, vs, ve int) bool {
 		ks := cap(obj) - cap(key) // key is a subslice of obj
-		if keyIs(key, name) {
-			target = len(ms)
-		}
-		ms = append(ms, member{at + ks, at + ve})
+		drop := keyFold(key, name)
+		found = found || drop
+		ms = append(ms, member{at + ks, at + ve, drop})
 		return true
 	})
-	if target < 0 {
+	if !found {
 		return dst, false
 	}
-	var cs, ce int
-	switch {
-	case target+1 < len(ms):
-		cs, ce = ms[target].ks, ms[target+1].ks
-	case target > 0:
-		cs, ce = ms[target-1].ve, ms[target].ve
-	default:
-		cs, ce = ms[target].ks, ms[target].ve
+	lastKept := -1
+	for i, m := range ms {
+		if !m.drop {
+			lastKept = i
+		}
 	}
-	dst = append(dst, msg[:cs]...)
-	return append(dst, msg[ce:]...), true
+	// A kept member brings the separator after it, except the last one
+	// kept: the text after the last member (space, "}") follows it.
+	dst = append(dst, msg[:ms[0].ks]...)
+	for i := 0; i < lastKept; i++ {
+		if !ms[i].drop {
+			dst = append(dst, msg[ms[i].ks:ms[i+1].ks]...)
+		}
+	}
+	if lastKept >= 0 {
+		dst = append(dst, msg[ms[lastKept].ks:ms[lastKept].ve]...)
+	}
+	return append(dst, msg[ms[len(ms)-1].ve:]...), true
 }

@@ -348,6 +348,20 @@ func TestInstructionsPolicy(t *testing.T) {
 			}
 		}
 	}
+	// Go's encoding/json reads "Instructions" (or "inſtructions") as the
+	// instructions, the last one winning: each is scanned, all are stripped.
+	for _, result := range []string{
+		`{"instructions":"Use these tools.","Instructions":"` + poisoned + `"}`,
+		`{"inſtructions":"` + poisoned + `","serverInfo":{"name":"x","version":"1"}}`,
+		`{"INSTRUCTIONS":"` + poisoned + `","instructions":"fine","Instructions":"` + poisoned + `"}`,
+	} {
+		x := newSession(t, Options{Scan: ModeBlock, Identity: everything})
+		x.client(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`)
+		x.server(`{"jsonrpc":"2.0","id":1,"result":` + result + `}`)
+		if got := x.lastLine(); strings.Contains(got, "IMPORTANT") || strings.Contains(strings.ToLower(got), "nstructions") || !json.Valid([]byte(got)) {
+			t.Errorf("%s: got %s", result, got)
+		}
+	}
 }
 
 func TestRemoveMember(t *testing.T) {
@@ -356,6 +370,9 @@ func TestRemoveMember(t *testing.T) {
 		{`{"id":1,"result":{"instructions":"x","a":1}}`, `{"id":1,"result":{"a":1}}`},
 		{`{"id":1,"result":{"a":1, "instructions" : "x" }}`, `{"id":1,"result":{"a":1 }}`},
 		{`{"id":1,"result":{"a":1,"instructions":"x","b":[2]}}`, `{"id":1,"result":{"a":1,"b":[2]}}`},
+		{`{"id":1,"result":{"Instructions":"x","instructions":"y"}}`, `{"id":1,"result":{}}`},
+		{`{"id":1,"result":{ "a":1 , "Instructions":"x", "b":2 ,"instructions":"y" }}`, `{"id":1,"result":{ "a":1 , "b":2 }}`},
+		{`{"id":1,"result":{"instructions":"x","a":1,"INSTRUCTIONS":"y","b":{},"c":3}}`, `{"id":1,"result":{"a":1,"b":{},"c":3}}`},
 	} {
 		v, ok := parseView([]byte(tc.in))
 		if !ok {
@@ -483,7 +500,9 @@ func TestDefinitionCanonical(t *testing.T) {
 
 // TestListWrongShapes: list results the guard cannot read pass through
 // untouched; entries it cannot name are withheld (they could not be pinned
-// or refused by name); nothing crashes, and the session goes on.
+// or refused by name); nothing crashes, and the session goes on. A list
+// result the client could read differently (next to an error), or that
+// answers no request for it, is withheld whole.
 func TestListWrongShapes(t *testing.T) {
 	store := &memPins{}
 	x := newSession(t, Options{Pins: store, Scan: ModeBlock, Identity: everything})
@@ -494,7 +513,7 @@ func TestListWrongShapes(t *testing.T) {
 			`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `]}}`},
 		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"b"}]}}`, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`},
 		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `],"tools":[` + addTool + `]}}`, `{"jsonrpc":"2.0","id":1,"result":{"tools":[],"tools":[]}}`},
-		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `]},"error":{"code":1}}`, ""},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[` + echoTool + `]},"error":{"code":1}}`, `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"mcpbox withheld the server's answer: it is ambiguous: ` + whyDupServer + `"}}`},
 	} {
 		x.client(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 		x.server(tc.in)
@@ -506,12 +525,16 @@ func TestListWrongShapes(t *testing.T) {
 			t.Errorf("case %d: got\n%s\nwant\n%s", i, got, want)
 		}
 	}
-	// Answers to ids nobody asked for, and huge ids, pass as they are.
-	for _, l := range []string{`{"jsonrpc":"2.0","id":99,"result":{"tools":[` + addPoisoned + `]}}`,
-		`{"jsonrpc":"2.0","id":` + strings.Repeat("9", 5000) + `,"result":{}}`} {
-		x.server(l)
-		if x.lastLine() != l {
-			t.Errorf("unmatched response changed: %.100s", x.lastLine())
-		}
+	// Answers to ids nobody asked for: a list is withheld, anything else
+	// passes, huge ids too.
+	writes := len(x.toClient.writes)
+	x.server(`{"jsonrpc":"2.0","id":99,"result":{"tools":[` + addPoisoned + `]}}`)
+	if len(x.toClient.writes) != writes {
+		t.Errorf("an unsolicited list passed: %s", x.lastLine())
+	}
+	l := `{"jsonrpc":"2.0","id":` + strings.Repeat("9", 5000) + `,"result":{}}`
+	x.server(l)
+	if x.lastLine() != l {
+		t.Errorf("unmatched response changed: %.100s", x.lastLine())
 	}
 }

@@ -87,6 +87,7 @@ type PinStore interface {
 
 // listKind describes one MCP list method whose items are pinned and scanned.
 type listKind struct {
+	bit     uint8    // in view.lists
 	name    string   // key in PinSet.Lists, and the result's array member
 	method  string   // the list request
 	key     string   // the member that names an item
@@ -98,16 +99,16 @@ type listKind struct {
 }
 
 var listKinds = []*listKind{
-	{name: "tools", method: "tools/list", key: "name", noun: "tool",
+	{bit: 1, name: "tools", method: "tools/list", key: "name", noun: "tool",
 		hashed: []string{"name", "title", "description", "inputSchema", "outputSchema", "annotations"},
 		use:    "tools/call", useKey: "name", useVerb: "call"},
-	{name: "prompts", method: "prompts/list", key: "name", noun: "prompt",
+	{bit: 2, name: "prompts", method: "prompts/list", key: "name", noun: "prompt",
 		hashed: []string{"name", "title", "description", "arguments"},
 		use:    "prompts/get", useKey: "name", useVerb: "get"},
-	{name: "resources", method: "resources/list", key: "uri", noun: "resource",
+	{bit: 4, name: "resources", method: "resources/list", key: "uri", noun: "resource",
 		hashed: []string{"uri", "name", "title", "description", "mimeType"},
 		use:    "resources/read", useKey: "uri", useVerb: "read"},
-	{name: "resourceTemplates", method: "resources/templates/list", key: "uriTemplate", noun: "resource template",
+	{bit: 8, name: "resourceTemplates", method: "resources/templates/list", key: "uriTemplate", noun: "resource template",
 		hashed: []string{"uriTemplate", "name", "title", "description", "mimeType"}},
 }
 

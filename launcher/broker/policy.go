@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // maxQueuedReplies bounds the broker's answers held while ServerToClient
@@ -64,93 +66,285 @@ func (c *clientWriter) reply(p []byte) error {
 	return nil
 }
 
+// Why the broker refuses a client line it cannot read unambiguously, or
+// withholds a server message: each says what the peer did and why it
+// matters.
+const (
+	whyCR          = "it holds a carriage return, where Python servers (universal newlines) and Node's readline end a line, so the server would read other messages than mcpbox checked"
+	whyUTF8        = "it is not valid UTF-8, which Go, JavaScript and Python decode differently"
+	whyJSON        = "it is not one valid JSON value"
+	whyShape       = "it is not a JSON-RPC message mcpbox can classify (a request has a string method and neither result nor error)"
+	whyDup         = "a member (id, method, params, result or error) appears twice or in another letter case, and parsers differ on which one counts"
+	whyDupParam    = "its params member %q appears twice or in another letter case, and servers differ on which one counts"
+	whyID          = "its id is neither a string nor a number, so its answer could not be matched to it"
+	whyCollide     = "its id equals one of a request still waiting for its answer (ids are compared by value, as clients compare them: 2, \"2\" and 2.0 are one id); use a fresh id"
+	whyTooLong     = "it is longer than the message limit (--max-message), so mcpbox cannot check it"
+	whyInBatch     = "another message of its batch was refused"
+	whyUnsolicited = "it carries a %s list but answers no %s request in flight"
+	whyOtherList   = "it answers %s but carries another list"
+)
+
+// codeInvalidRequest is JSON-RPC's code for a message that is not a valid
+// request: the broker's answer to one it cannot read unambiguously.
+const codeInvalidRequest = -32600
+
+// codeWithheld answers a request whose response the broker withheld.
+const codeWithheld = -32603
+
+// readClient reads a client line under an enforcing policy: a line that a
+// server could read differently from the broker gets a reason to refuse
+// it. line is the raw line, msg the same trimmed. For a batch, v.kind is
+// kindBatch and ok false.
+//
+// Servers split lines on "\n" (the TypeScript and Go SDKs; Go's decoder
+// also reads two values on one line), and on a lone "\r" too: the Python
+// SDK reads stdin through a TextIOWrapper with universal newlines, Node's
+// readline ends a line at "\r". U+2028, U+2029 and U+0085, which
+// str.splitlines() would also split on, are not refused: none of those
+// transports splits there, and as they can only occur raw inside strings,
+// a piece cut at them has the line's structure as its string contents and
+// its strings as structure, so it cannot spell a request's members.
+func readClient(line, msg []byte) (v view, ok bool, why string) {
+	if bytes.IndexByte(line[:contentLen(line)], '\r') >= 0 {
+		return view{}, false, whyCR
+	}
+	if !utf8.Valid(msg) {
+		return view{}, false, whyUTF8
+	}
+	if msg[0] == '[' {
+		if !validJSON(msg) {
+			return view{}, false, whyJSON
+		}
+		return view{kind: kindBatch}, false, ""
+	}
+	v, ok, valid := parseValidView(msg)
+	switch {
+	case !valid:
+		return v, false, whyJSON
+	case !ok:
+		return v, false, whyShape
+	}
+	return v, true, ""
+}
+
 // policy applies the policies to one client line and reports whether to
 // forward it to the server. An error is a failed write to the client.
+//
+// With an enforcing policy (tool filter, pins, scan), a line is forwarded
+// only if the broker read it as the server will: see readClient, and a
+// request must have a string or number id that no request in flight
+// shares. Anything else is refused: a request gets the broker's error.
 func (c *clientStream) policy(line []byte) (forward bool, err error) {
 	b := c.b
 	msg := trimSpace(line)
-	v, ok := parseView(msg)
-	if !ok {
+	var v view
+	var ok bool
+	if b.enforcing {
+		if len(msg) == 0 {
+			return true, nil // a blank line carries nothing to check
+		}
+		var why string
+		if v, ok, why = readClient(line, msg); why != "" {
+			return c.refuse(msg, why)
+		}
 		if v.kind == kindBatch {
-			if b.filter != nil {
-				return c.batch(msg)
-			}
+			return c.batch(msg)
+		}
+	} else if v, ok = parseView(msg); !ok {
+		if v.kind == kindBatch {
 			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a client batch through unread", slog.Int("bytes", len(msg)))
 		}
 		return true, nil
 	}
-	e := auditEntry{dir: "c2s", kind: v.kind, id: v.id}
+	d := c.judge(msg, &v)
+	if d.why == "" && v.kind == kindRequest {
+		p := pending{method: d.e.method, tool: d.e.tool, start: time.Now()}
+		if kindForList(d.e.method) != nil && len(v.params) > 0 && hasMemberFold(v.params, "cursor") {
+			p.paged = true
+		}
+		var added bool
+		if c.key, added = b.remember(b.clientReqs, "client", c.key, v.id, p, b.enforcing); !added {
+			d.refuse(codeInvalidRequest, "read", whyCollide)
+		}
+	}
+	if d.why != "" {
+		return false, c.deny(&v, &d)
+	}
+	if b.audit != nil {
+		c.audit = b.audit.write(c.audit, &d.e)
+	}
+	return true, nil
+}
+
+// decision is what the client policies make of one message.
+type decision struct {
+	e    auditEntry
+	why  string // "": forward; else the refusal's message
+	code int    // the refusal's error code
+	rule string // what refused it, for the log
+}
+
+func (d *decision) refuse(code int, rule, why string) {
+	if d.why != "" {
+		return
+	}
+	d.code, d.rule, d.why = code, rule, why
+	if rule == "read" {
+		// The tool policies' refusals are known by their tool; this
+		// one needs saying.
+		d.e.policy, d.e.detail = rule, why
+		d.why = "mcpbox refused this message: " + why
+	}
+}
+
+// judge applies the policies to one readable client message, without
+// tracking or answering it, and fills its audit entry.
+func (c *clientStream) judge(msg []byte, v *view) decision {
+	b := c.b
+	d := decision{e: auditEntry{dir: "c2s", kind: v.kind, id: v.id}}
+	e := &d.e
 	switch v.kind {
 	case kindRequest, kindNotification:
 		e.method = methodName(v.method)
-		var rule, why string
-		var denied bool
 		if e.method == "tools/call" {
-			e.tool, e.args, e.hasArgs, rule, denied = b.filter.callParams(v.params)
+			var rule string
+			var denied bool
+			if e.tool, e.args, e.hasArgs, rule, denied = b.filter.callParams(v.params); denied {
+				d.refuse(CodeToolBlocked, rule, blockedMessage(e.tool, rule))
+			}
 		}
-		if b.filter != nil && !denied && v.dup {
-			// Which "method" or "params" counts depends on the server's
-			// parser: with a filter, do not guess.
-			rule, denied = "duplicate", true
+		if b.enforcing && v.dup {
+			d.refuse(codeInvalidRequest, "read", whyDup)
 		}
-		if b.guard != nil && !denied {
+		if k := kindForUse(e.method); b.enforcing && k != nil {
+			if m := ambiguousMember(v.params, k.useKey, "arguments"); m != "" {
+				d.refuse(codeInvalidRequest, "read", fmt.Sprintf(whyDupParam, m))
+			}
+		}
+		if b.enforcing && v.kind == kindRequest && !trackable(v.id) {
+			d.refuse(codeInvalidRequest, "read", whyID)
+		}
+		if b.guard != nil && d.why == "" {
 			if k := kindForUse(e.method); k != nil {
-				if why = b.guard.refusedParams(k, v.params); why != "" {
-					rule, denied = "tools.pin", true
+				if why := b.guard.refusedParams(k, v.params); why != "" {
+					d.refuse(CodeToolBlocked, "tools.pin", why)
 					if e.tool == "" {
 						e.tool = useName(k, v.params)
 					}
 				}
 			}
 		}
-		if b.audit != nil && b.auditBodies {
-			e.body = c.bodyOf(msg)
-		}
-		if denied {
-			e.blocked = true
-			b.log.LogAttrs(context.Background(), slog.LevelInfo, "blocked a client message",
-				slog.String("method", e.method), slog.String("tool", e.tool), slog.String("rule", rule))
-			if b.audit != nil {
-				c.audit = b.audit.write(c.audit, &e)
-			}
-			if v.kind == kindNotification {
-				// A notification gets no answer; the server must not see it either.
-				return false, nil
-			}
-			id := v.id
-			if !json.Valid(id) {
-				id = []byte("null") // the client's stdout only ever gets valid JSON
-			}
-			if why == "" {
-				why = blockedMessage(e.tool, rule)
-			}
-			c.reply = appendErrorReply(c.reply[:0], id, CodeToolBlocked, why)
-			if err := b.client.reply(c.reply); err != nil {
-				return false, errWriteClient(err)
-			}
-			if b.audit != nil {
-				r := auditEntry{dir: "s2c", kind: kindError, id: v.id, method: e.method, tool: e.tool, errCode: codeBlocked, blocked: true, hasDur: true}
-				c.audit = b.audit.write(c.audit, &r)
-			}
-			return false, nil
-		}
-		if v.kind == kindRequest {
-			p := pending{method: e.method, tool: e.tool, start: time.Now()}
-			if kindForList(e.method) != nil && len(v.params) > 0 && hasMember(v.params, "cursor") {
-				p.paged = true
-			}
-			c.key = b.remember(b.clientReqs, "client", c.key, v.id, p)
-		}
 	case kindResponse, kindError:
-		c.key, _ = settle(b.serverReqs, c.key, &v, &e)
-		if b.audit != nil && b.auditBodies {
-			e.body = c.bodyOf(msg)
+		if b.enforcing && v.dup {
+			d.refuse(codeInvalidRequest, "read", whyDup)
 		}
+		if d.why == "" {
+			c.key, _, _ = settle(b.serverReqs, c.key, v, e)
+		}
+	}
+	if b.audit != nil && b.auditBodies {
+		e.body = c.bodyOf(msg)
+	}
+	return d
+}
+
+// ambiguousMember returns the first of names that the object params has
+// twice, or in another letter case (which Go's encoding/json reads as
+// that member), or "".
+func ambiguousMember(params []byte, names ...string) string {
+	if len(params) == 0 || params[0] != '{' {
+		return ""
+	}
+	var seen [4]int
+	var odd [4]bool
+	eachMember(params, 0, func(key []byte, _, _ int) bool {
+		for i, n := range names {
+			if keyFold(key, n) {
+				seen[i]++
+				odd[i] = odd[i] || !keyIs(key, n)
+			}
+		}
+		return true
+	})
+	for i, n := range names {
+		if seen[i] > 1 || odd[i] {
+			return n
+		}
+	}
+	return ""
+}
+
+// trackable reports whether id, from a valid message, is one a response
+// can be matched to (see idKey): a string or a number.
+func trackable(id []byte) bool {
+	return len(id) > 0 && (id[0] == '"' || isJSONNumber(id))
+}
+
+// deny refuses one client message: audited as blocked, and a request
+// answered with the broker's error. The server never sees it.
+func (c *clientStream) deny(v *view, d *decision) error {
+	b := c.b
+	e := &d.e
+	e.blocked = true
+	level := slog.LevelInfo
+	if d.rule == "read" {
+		level = slog.LevelWarn
+	}
+	b.log.LogAttrs(context.Background(), level, "blocked a client message",
+		slog.String("method", e.method), slog.String("tool", e.tool), slog.String("rule", d.rule), slog.String("why", d.why))
+	if b.audit != nil {
+		c.audit = b.audit.write(c.audit, e)
+	}
+	if v.kind != kindRequest || !replyID(v.id) {
+		// A notification or a response gets no answer; the server must not see it either.
+		return nil
+	}
+	c.reply = appendErrorReply(c.reply[:0], v.id, d.code, d.why)
+	if err := b.client.reply(c.reply); err != nil {
+		return errWriteClient(err)
 	}
 	if b.audit != nil {
+		r := auditEntry{dir: "s2c", kind: kindError, id: v.id, method: e.method, tool: e.tool, errCode: strconv.AppendInt(nil, int64(d.code), 10), blocked: true, hasDur: true}
+		c.audit = b.audit.write(c.audit, &r)
+	}
+	return nil
+}
+
+// replyID reports whether id can go into the broker's answer: the client's
+// stdout only ever gets valid JSON, and an id the client could match.
+func replyID(id []byte) bool {
+	return len(id) > 0 && (id[0] == '"' || id[0] == '-' || id[0]-'0' <= 9) && utf8.Valid(id) && json.Valid(id)
+}
+
+// refuse refuses a client line the broker cannot read unambiguously. If
+// it can tell the line is a request with a usable id, the client gets an
+// error; otherwise it is dropped. Either way it is audited.
+func (c *clientStream) refuse(msg []byte, why string) (forward bool, err error) {
+	v, _ := parseView(msg) // for the id and method, if it has them
+	d := decision{e: auditEntry{dir: "c2s", kind: v.kind, id: v.id}}
+	if len(v.method) > 0 && v.method[0] == '"' {
+		d.e.method = methodName(v.method)
+		if v.id != nil {
+			v.kind = kindRequest
+		}
+	}
+	if !replyID(v.id) || v.kind != kindRequest {
+		v.kind = kindUnknown
+	}
+	d.e.kind = v.kind
+	d.refuse(codeInvalidRequest, "read", why)
+	return false, c.deny(&v, &d)
+}
+
+// tooLong records a client line over the message limit, which is dropped:
+// the policies cannot check what the broker does not hold.
+func (c *clientStream) tooLong() {
+	b := c.b
+	b.log.LogAttrs(context.Background(), slog.LevelWarn, "dropping an over-long client line: mcpbox cannot check it", slog.Int("limit", b.maxMessage))
+	if b.audit != nil {
+		e := auditEntry{dir: "c2s", kind: kindUnknown, blocked: true, policy: "read", detail: whyTooLong}
 		c.audit = b.audit.write(c.audit, &e)
 	}
-	return true, nil
 }
 
 // bodyOf returns a client message for the audit log, with secrets redacted;
@@ -165,51 +359,77 @@ func (c *clientStream) bodyOf(msg []byte) []byte {
 	return msg
 }
 
-var codeBlocked = []byte("-32602")
-
-// batch applies the tool filter to a client batch (JSON-RPC 2.0 batches,
-// which MCP 2025-03-26 allowed). A batch is forwarded untouched unless one of
-// its messages would be blocked on its own: then none of it is forwarded,
-// and each request in it is answered with the error, in one batch response.
+// batch applies the policies to a client batch (JSON-RPC 2.0 batches,
+// which MCP 2025-03-26 allowed), already read by readClient: every element
+// goes through every policy, as a message of its own would. A batch is
+// forwarded untouched, its requests tracked, unless one of its messages
+// would be refused on its own, or two of its requests share an id (or one
+// with a request in flight): then none of it is forwarded, and each request
+// in it is answered with an error, in one batch response.
 func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 	b := c.b
-	var tool, rule string
-	blocked := false
+	type element struct {
+		v view
+		d decision
+	}
+	var elems []element
+	keys := map[string]bool{}
+	refused := ""
 	eachElement(msg, func(s, e int) {
-		v, ok := parseView(msg[s:e])
-		if blocked || !ok || (v.kind != kindRequest && v.kind != kindNotification) {
-			return
+		el := element{}
+		var ok bool
+		if el.v, ok = parseView(msg[s:e]); !ok {
+			el.d = decision{e: auditEntry{dir: "c2s", kind: kindUnknown, id: el.v.id}}
+			el.d.refuse(codeInvalidRequest, "read", whyShape)
+		} else {
+			el.d = c.judge(msg[s:e], &el.v)
 		}
-		if methodName(v.method) == "tools/call" {
-			tool, _, _, rule, blocked = b.filter.callParams(v.params)
+		if el.d.why == "" && el.v.kind == kindRequest {
+			key, _ := idKey(nil, el.v.id)
+			if keys[string(key)] || b.clientReqs.has(key) {
+				el.d.refuse(codeInvalidRequest, "read", whyCollide)
+			}
+			keys[string(key)] = true
 		}
-		if !blocked && v.dup {
-			rule, blocked = "duplicate", true
+		if refused == "" && el.d.why != "" {
+			refused = el.d.why
 		}
+		elems = append(elems, el)
 	})
-	if !blocked {
+	if refused == "" {
+		for i := range elems {
+			el := &elems[i]
+			if el.v.kind == kindRequest {
+				p := pending{method: el.d.e.method, tool: el.d.e.tool, start: time.Now()}
+				c.key, _ = b.remember(b.clientReqs, "client", c.key, el.v.id, p, false)
+			}
+			if b.audit != nil {
+				c.audit = b.audit.write(c.audit, &el.d.e)
+			}
+		}
 		b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a client batch through", slog.Int("bytes", len(msg)))
 		return true, nil
 	}
-	b.log.LogAttrs(context.Background(), slog.LevelInfo, "blocked a client batch", slog.String("tool", tool), slog.String("rule", rule))
+	b.log.LogAttrs(context.Background(), slog.LevelInfo, "blocked a client batch", slog.String("why", refused))
 	r := append(c.reply[:0], '[')
 	n := 0
-	eachElement(msg, func(s, e int) {
-		v, ok := parseView(msg[s:e])
-		if !ok || v.kind != kindRequest || !json.Valid(v.id) {
-			return
+	for i := range elems {
+		el := &elems[i]
+		el.d.refuse(codeInvalidRequest, "read", whyInBatch)
+		el.d.e.blocked = true
+		if b.audit != nil {
+			c.audit = b.audit.write(c.audit, &el.d.e)
+		}
+		if el.v.kind != kindRequest || !replyID(el.v.id) {
+			continue
 		}
 		if n > 0 {
 			r = append(r, ',')
 		}
 		n++
-		r = appendErrorReply(r, v.id, CodeToolBlocked, blockedMessage(tool, rule))
+		r = appendErrorReply(r, el.v.id, el.d.code, el.d.why)
 		r = r[:len(r)-1] // each reply's "\n"
-		if b.audit != nil {
-			a := auditEntry{dir: "c2s", kind: kindRequest, id: v.id, method: methodName(v.method), blocked: true}
-			c.audit = b.audit.write(c.audit, &a)
-		}
-	})
+	}
 	c.reply = append(r, ']', '\n')
 	if n == 0 {
 		return false, nil
@@ -221,16 +441,27 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 }
 
 // policy applies the policies to one server message (msg, already known to
-// be a JSON object) and returns what to write to the client: out, or a
-// rewritten message.
+// be a JSON object) and returns what to write to the client: out, a
+// rewritten message, or nil to write nothing.
 //
-// v is msg's view, ok false if msg is not a JSON-RPC shape it knows.
+// v is msg's view, ok false if msg is not a JSON-RPC shape it knows. With
+// an enforcing policy, a message the client could read differently from
+// the broker (duplicate or case-variant members, a result next to a method
+// or an error) is withheld, and so is a result carrying a list that is not
+// the answer to a request for that list: it would reach the client
+// unchecked.
 func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	b := s.b
-	if !ok {
-		if v.kind == kindBatch {
-			b.log.LogAttrs(context.Background(), slog.LevelDebug, "passing a server batch through unread", slog.Int("bytes", len(msg)))
+	if b.enforcing && (v.dup || !ok && v.rpc) {
+		e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
+		var p pending
+		var found bool
+		if v.method == nil && v.id != nil {
+			s.key, p, found = settle(b.clientReqs, s.key, &v, &e)
 		}
+		return s.withhold(msg, &e, p, found, "read", "it is ambiguous: "+whyDupServer)
+	}
+	if !ok {
 		return s.redacted(msg, out, nil)
 	}
 	e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
@@ -239,12 +470,25 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	case kindRequest, kindNotification:
 		e.method = methodName(v.method)
 		if v.kind == kindRequest {
-			s.key = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.method, start: time.Now()})
+			s.key, _ = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.method, start: time.Now()}, false)
 		}
 	case kindResponse, kindError:
 		var p pending
-		s.key, p = settle(b.clientReqs, s.key, &v, &e)
+		var found bool
+		s.key, p, found = settle(b.clientReqs, s.key, &v, &e)
 		if v.kind == kindResponse {
+			if b.enforcing && v.lists != 0 {
+				// Only the list the request asked for: any other is read by
+				// no one, and the policies would not see it.
+				if k := kindForList(p.method); !found || k == nil || v.lists != k.bit {
+					why := fmt.Sprintf(whyOtherList, p.method)
+					if k == nil || v.lists&k.bit == 0 {
+						noun := listNoun(v.lists)
+						why = fmt.Sprintf(whyUnsolicited, noun, listKinds[bitIndex(v.lists)].method)
+					}
+					return s.withhold(msg, &e, p, found, "match", why)
+				}
+			}
 			out, events = s.result(msg, out, &v, e.method, p.paged)
 		}
 	}
@@ -260,6 +504,52 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 		}
 	}
 	return out
+}
+
+// whyDupServer completes the reason for withholding an ambiguous server
+// message.
+const whyDupServer = "a member (id, method, params, result or error) appears twice or in another letter case, or a result comes with a method or an error, and clients differ on which counts"
+
+// listNoun names the first list in bits, for messages: "tool", "prompt"…
+func listNoun(bits uint8) string {
+	return listKinds[bitIndex(bits)].noun
+}
+
+// bitIndex is the index in listKinds of the first list in bits, not 0.
+func bitIndex(bits uint8) int {
+	for i, k := range listKinds {
+		if bits&k.bit != 0 {
+			return i
+		}
+	}
+	return 0
+}
+
+// withhold keeps a server message from the client: a warning (the first
+// of each kind), an audit line, and, when it answers a request the client
+// is waiting for, the broker's error in its place, under the client's own
+// id.
+func (s *serverStream) withhold(msg []byte, e *auditEntry, p pending, answered bool, rule, why string) []byte {
+	b := s.b
+	e.blocked, e.policy, e.detail = true, rule, why
+	if b.noteOnce("withheld/" + rule) {
+		fmt.Fprintf(b.diag, "mcpbox: withheld a message from %s: %s; the client does not see it (further ones are counted in the audit log)\n", b.serverName(), why)
+	}
+	b.log.LogAttrs(context.Background(), slog.LevelWarn, "withheld a server message", slog.String("rule", rule), slog.String("why", why))
+	if b.audit != nil {
+		if b.auditBodies {
+			e.body = msg
+			if b.redact != nil {
+				e.body, _ = b.redact.Redact(msg)
+			}
+		}
+		s.audit = b.audit.write(s.audit, e)
+	}
+	if answered && replyID([]byte(p.id)) {
+		s.reply = appendErrorReply(s.reply[:0], []byte(p.id), codeWithheld, "mcpbox withheld the server's answer: "+why)
+		return s.reply
+	}
+	return nil
 }
 
 // result applies the list and instructions policies to a response to a
@@ -288,7 +578,7 @@ func (s *serverStream) result(msg, out []byte, v *view, method string, paged boo
 		return out, nil
 	}
 	if k := kindForList(method); k != nil {
-		lastPage := !hasMember(v.result, "nextCursor")
+		lastPage := !hasMemberFold(v.result, "nextCursor")
 		rewritten, events, changed := b.guard.rewriteList(s.spare[:0], msg, v, k, !paged && lastPage, lastPage)
 		if changed {
 			s.spare = append(rewritten, '\n')
@@ -297,12 +587,19 @@ func (s *serverStream) result(msg, out []byte, v *view, method string, paged boo
 		return out, events
 	}
 	if method == "initialize" || method == "server/discover" {
-		raw := memberValue(v.result, "instructions")
-		text, ok := unquote(raw)
-		if !ok {
-			return out, nil
-		}
-		strip, events := b.guard.checkInstructions(text)
+		// Every member Go's encoding/json would read as the instructions
+		// ("Instructions" too) is scanned, and all go if one must.
+		strip := false
+		var events []policyEvent
+		eachMember(v.result, 0, func(key []byte, vs, ve int) bool {
+			if keyFold(key, "instructions") {
+				if text, ok := unquote(v.result[vs:ve]); ok {
+					st, evs := b.guard.checkInstructions(text)
+					strip, events = strip || st, append(events, evs...)
+				}
+			}
+			return true
+		})
 		if strip {
 			if r, ok := removeMember(s.spare[:0], msg, v.resultAt, "instructions"); ok {
 				s.spare = append(r, '\n')
@@ -353,22 +650,28 @@ func errWriteClient(err error) error {
 }
 
 // remember tracks a request sent by who, so that its response can be
-// matched; key is a reusable buffer, returned for the next call.
-func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending) []byte {
+// matched; key is a reusable buffer, returned for the next call. With
+// unique set, a request whose id is already in flight is not tracked, and
+// added is false; an id that cannot be tracked is not either, with added
+// true.
+func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending, unique bool) (buf []byte, added bool) {
 	key, ok := idKey(key[:0], id)
 	if !ok {
-		return key
+		return key, true
 	}
-	if m, evicted := reqs.add(key, p); evicted {
+	n := len(key)
+	key = append(key, id...)
+	added, m, evicted := reqs.add(key, n, p, unique)
+	if evicted {
 		b.log.LogAttrs(context.Background(), slog.LevelWarn, "too many "+who+" requests in flight: forgetting the oldest", slog.String("method", m))
 	}
-	return key
+	return key, added
 }
 
 // settle fills e from the request a response or error answers (taken from
 // reqs), and the error's code; key is a reusable buffer, returned with the
-// request.
-func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending) {
+// request and whether there was one.
+func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending, bool) {
 	var p pending
 	key, ok := idKey(key[:0], v.id)
 	if ok {
@@ -379,5 +682,5 @@ func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending)
 	if v.kind == kindError {
 		e.errCode = memberValue(v.err, "code")
 	}
-	return key, p
+	return key, p, ok
 }

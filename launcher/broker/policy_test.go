@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -237,13 +238,16 @@ func TestToolsListFiltered(t *testing.T) {
 		}
 	})
 	t.Run("not a tools/list response", func(t *testing.T) {
+		// A tools list answering resources/list, or nothing, would reach
+		// the client unfiltered: it is withheld, and the request waiting
+		// for it gets an error.
 		x := newSession(t, Options{ToolDeny: []string{"*"}})
 		x.client(`{"jsonrpc":"2.0","id":1,"method":"resources/list"}`)
-		x.server(toolsListResult) // answers resources/list: not filtered
-		x.server(toolsListResult) // answers nothing: not filtered
-		want := toolsListResult + "\n" + toolsListResult + "\n"
+		x.server(toolsListResult) // answers resources/list
+		x.server(toolsListResult) // answers nothing
+		want := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"mcpbox withheld the server's answer: it carries a tool list but answers no tools/list request in flight"}}` + "\n"
 		if got := string(x.toClient.bytes()); got != want {
-			t.Errorf("got\n%s\nwant the lines unchanged", got)
+			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	})
 	t.Run("duplicate names", func(t *testing.T) {
@@ -349,30 +353,35 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
+// oddLines are client lines that are not well-formed JSON-RPC.
+var oddLines = []string{
+	`{"jsonrpc":"2.0","id":99,"result":{"unknown":"id"}}`,
+	`{"jsonrpc":"2.0","id":"nope","error":{"code":1,"message":"x"}}`,
+	`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"}}]`,
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"`,
+	"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"\xc3\x28\"}",
+	`{"jsonrpc":"2.0","id":{"a":1},"method":"x"}`,
+	`{"jsonrpc":"2.0","id":null,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":true,"result":1}`,
+	`not json at all`,
+	``,
+	`{"id":1,"result":NaN}`,
+}
+
+// TestOddLinesPassThrough: with no policy that refuses anything (an audit
+// log only), odd client lines reach the server byte for byte, so that it
+// answers them itself.
 func TestOddLinesPassThrough(t *testing.T) {
-	odd := []string{
-		`{"jsonrpc":"2.0","id":99,"result":{"unknown":"id"}}`,
-		`{"jsonrpc":"2.0","id":"nope","error":{"code":1,"message":"x"}}`,
-		`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"}}]`,
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file"`,
-		"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"\xc3\x28\"}",
-		`{"jsonrpc":"2.0","id":{"a":1},"method":"x"}`,
-		`{"jsonrpc":"2.0","id":null,"method":"x"}`,
-		`{"jsonrpc":"2.0","id":true,"result":1}`,
-		`not json at all`,
-		``,
-		`{"id":1,"result":NaN}`,
-	}
-	x := newSession(t, Options{ToolDeny: []string{"zzz"}})
+	x := newSession(t, Options{})
 	var want bytes.Buffer
-	for _, l := range odd {
+	for _, l := range oddLines {
 		x.client(l)
 		want.WriteString(l + "\n")
 	}
 	if x.toServer.String() != want.String() {
 		t.Errorf("server received\n%q\nwant\n%q", x.toServer.String(), want.String())
 	}
-	for _, l := range odd {
+	for _, l := range oddLines {
 		if json.Valid([]byte(l)) && strings.HasPrefix(l, "{") {
 			x.server(l)
 		}
@@ -384,6 +393,31 @@ func TestOddLinesPassThrough(t *testing.T) {
 		if _, ok := l["duration_ms"]; ok {
 			t.Errorf("an unmatched response has a duration: %v", l)
 		}
+	}
+}
+
+// TestOddLinesRefused: with a tool filter, the same lines are not
+// forwarded unread: those the broker cannot read as the server will are
+// refused, the others (well-formed answers to requests the server never
+// made, even with an id no one could match, and a batch of allowed calls)
+// pass. Every answer the client gets
+// is valid JSON that names an id it could have sent.
+func TestOddLinesRefused(t *testing.T) {
+	x := newSession(t, Options{ToolDeny: []string{"zzz"}})
+	for _, l := range oddLines {
+		x.client(l)
+	}
+	want := oddLines[0] + "\n" + oddLines[1] + "\n" + oddLines[2] + "\n" + oddLines[7] + "\n\n"
+	if x.toServer.String() != want {
+		t.Errorf("server received\n%q\nwant\n%q", x.toServer.String(), want)
+	}
+	for _, w := range x.toClient.writes {
+		if !json.Valid(w) || !utf8.Valid(w) || bytes.Contains(w, []byte(`"id":null`)) {
+			t.Errorf("answer %q", w)
+		}
+	}
+	if n := strings.Count(x.audit.String(), `"policy":"read"`); n != 6 {
+		t.Errorf("%d refusals audited, want 6:\n%s", n, x.audit.String())
 	}
 }
 

@@ -2,10 +2,12 @@ package broker
 
 // Secret redaction: masks credentials in the JSON-RPC lines a server sends
 // back, so that a token passed into the sandbox, or one the server found on
-// disk, does not reach the model. It works on string values only, never on
-// keys or structure, and re-encodes a string it changes, so valid JSON stays
-// valid. It is a net for known shapes and known values, not a guarantee: a
-// server that wants to leak a secret can encode it first.
+// disk, does not reach the model. It looks at every string, keys included,
+// and at numbers (a PIN or an account number passed in a variable), never
+// at structure; it re-encodes a string it changes and writes a masked
+// number as a string, so valid JSON stays valid. It is a net for known
+// shapes and known values, not a guarantee: a server that wants to leak a
+// secret can encode it first.
 
 import (
 	"bytes"
@@ -13,6 +15,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -81,7 +84,18 @@ func (r *Redactor) addTrigger(t trigger) {
 type exactSecret struct {
 	kind  string
 	forms [][]byte // the value, then its JSON-escaped form if different
+	// numeric is set for a value that reads as a decimal number with at
+	// least redactMinDigits significant digits; num is that number. A JSON
+	// number equal to it is masked however it is spelled (1.2345678e7 for
+	// 12345678): clients parse numbers and print them their own way.
+	numeric bool
+	num     float64
 }
+
+// redactMinDigits is the fewest significant digits for which a numeric
+// secret is also looked for by value: fewer would make every line take
+// the slow path, and mask ordinary numbers.
+const redactMinDigits = 6
 
 // secretPattern is a secret with a recognisable shape. Every match contains
 // one of triggers, which are checked before the regexp runs.
@@ -138,6 +152,20 @@ func NewRedactor(exact map[string]string) *Redactor {
 		for _, t := range forms {
 			r.addTrigger(trigger{lit: []byte(t[:min(len(t), 16)])})
 		}
+		if d, ok := significantDigits(v); ok && len(d) >= redactMinDigits {
+			s.numeric = true
+			s.num, _ = strconv.ParseFloat(v, 64)
+			r.exact[len(r.exact)-1] = s
+			// Every JSON spelling of the value holds its significant
+			// digits, whole or cut once by the decimal point.
+			for i := range len(d) {
+				t := d
+				if i > 0 {
+					t = d[:i] + "." + d[i:]
+				}
+				r.addTrigger(trigger{lit: []byte(t[:min(len(t), 16)])})
+			}
+		}
 	}
 	// Longest first, so a value that contains another is masked whole.
 	sort.SliceStable(r.exact, func(i, j int) bool { return len(r.exact[i].forms[0]) > len(r.exact[j].forms[0]) })
@@ -168,6 +196,28 @@ func (r *Redactor) Redact(msg []byte) (out []byte, counts map[string]int) {
 	var b []byte // nil until the first change
 	copied := 0  // msg[:copied] is already in b
 	for i := 0; i < len(msg); i++ {
+		if c := msg[i]; c == '-' || c-'0' <= 9 {
+			// A number (outside strings, only numbers hold digits).
+			end := i + 1
+			for end < len(msg) && isNumberByte(msg[end]) {
+				end++
+			}
+			kind, ok := r.secretNumber(msg[i:end])
+			if ok {
+				if b == nil {
+					b = make([]byte, 0, len(msg)+64)
+				}
+				b = append(b, msg[copied:i]...)
+				b = redactAppendString(b, "[REDACTED:"+kind+"]")
+				copied = end
+				if counts == nil {
+					counts = map[string]int{}
+				}
+				counts[kind]++
+			}
+			i = end - 1
+			continue
+		}
 		if msg[i] != '"' {
 			continue
 		}
@@ -177,9 +227,7 @@ func (r *Redactor) Redact(msg []byte) (out []byte, counts map[string]int) {
 		}
 		lit := msg[i : end+1]
 		i = end
-		if redactIsKey(msg, end+1) {
-			continue
-		}
+		// Keys too: a secret as a member name reaches the model as well.
 		if !r.mayContain(lit) {
 			continue
 		}
@@ -395,18 +443,54 @@ func redactStringEnd(p []byte, i int) (int, bool) {
 	}
 }
 
-// redactIsKey reports whether the string ending before i is an object key.
-func redactIsKey(p []byte, i int) bool {
-	for ; i < len(p); i++ {
-		switch p[i] {
-		case ' ', '\t', '\r', '\n':
-		case ':':
-			return true
-		default:
-			return false
+// isNumberByte reports whether c may continue a JSON number.
+func isNumberByte(c byte) bool {
+	return c-'0' <= 9 || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// secretNumber reports which secret the number token tok holds: one
+// written into it, or a numeric one equal to it.
+func (r *Redactor) secretNumber(tok []byte) (kind string, ok bool) {
+	var val float64
+	parsed := false
+	for _, e := range r.exact {
+		if bytes.Contains(tok, e.forms[0]) {
+			return e.kind, true
+		}
+		if !e.numeric {
+			continue
+		}
+		if !parsed {
+			if !isJSONNumber(tok) {
+				return "", false
+			}
+			val, _ = strconv.ParseFloat(string(tok), 64)
+			parsed = true
+		}
+		if val == e.num {
+			return e.kind, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// significantDigits returns the significant digits of s if s is a decimal
+// number ("-0012.3400" gives "1234"), without leading or trailing zeros.
+func significantDigits(s string) (string, bool) {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	intPart, frac, dot := strings.Cut(s, ".")
+	if intPart == "" || dot && frac == "" {
+		return "", false
+	}
+	for _, c := range []byte(intPart + frac) {
+		if c-'0' > 9 {
+			return "", false
+		}
+	}
+	d := strings.TrimRight(strings.TrimLeft(intPart+frac, "0"), "0")
+	return d, d != ""
 }
 
 // redactEscape returns the contents of s as a JSON string literal, without

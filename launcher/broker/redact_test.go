@@ -64,7 +64,7 @@ func TestRedact(t *testing.T) {
 		{"exact escaped by HTML-safe encoder", []byte(`{"result":{"text":"pw is p@ss\"w/rd\\with\u003cescapes\u003e!"}}`), map[string]int{"DB_PASSWORD": 1}, []string{"rd"}},
 		{"exact double-encoded", toolResult(`{"password":"p@ss\"w/rd\\with<escapes>"}`), map[string]int{"DB_PASSWORD": 1}, []string{"p@ss"}},
 		{"exact in unicode escapes", []byte(`{"text":"\u0074ok_live_0123456789"}`), map[string]int{"API_TOKEN": 1}, []string{"live"}},
-		{"key left alone", []byte(`{"tok_live_0123456789":"x"}`), nil, nil},
+		{"key", []byte(`{"tok_live_0123456789":"x"}`), map[string]int{"API_TOKEN": 1}, []string{"tok_live"}},
 		{"short exact ignored", toolResult("abc abc"), nil, nil},
 		{"prose", toolResult("risk-assessment for task-1; ask-me-anything; disk-usage-report-2024-final-version; see https://example.com/a?x=1&y=2"), nil, nil},
 		{"sk prose", toolResult("install sk-learn-compatible-models-and-more now"), nil, nil},

@@ -11,6 +11,7 @@ const DefaultMaxInFlight = 4096
 
 // pending is a request waiting for its response.
 type pending struct {
+	id     string // the id as the requester wrote it, for the broker's own answers
 	method string
 	tool   string // the tool of a tools/call
 	start  time.Time
@@ -18,9 +19,10 @@ type pending struct {
 	paged  bool // a list request for a page after the first
 }
 
-// tracker maps the ids of one direction's requests in flight to what they
-// asked. It is bounded: past max, the oldest request is forgotten, and its
-// response passes through as one to an unknown id.
+// tracker maps the ids of one direction's requests in flight, by idKey,
+// to what they asked. It is bounded: past max, the oldest request is
+// forgotten, and its response is one to an unknown id (withheld if it
+// carries a list).
 type tracker struct {
 	mu    sync.Mutex
 	max   int
@@ -39,14 +41,21 @@ func newTracker(max int) *tracker {
 	return &tracker{max: max, m: make(map[string]pending)}
 }
 
-// add records a request under key. It returns the method of a request it
-// evicted to stay within the bound, if any.
-func (t *tracker) add(key []byte, p pending) (evicted string, didEvict bool) {
+// add records a request: buf holds its key (buf[:keyLen]) followed by its
+// raw id. It returns the method of a request it evicted to stay within the
+// bound, if any. With unique set, a request whose key is already in flight
+// is not recorded (added is false): one response could answer both.
+func (t *tracker) add(buf []byte, keyLen int, p pending, unique bool) (added bool, evicted string, didEvict bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if _, ok := t.m[string(buf[:keyLen])]; ok && unique {
+		return false, "", false
+	}
 	t.seq++
 	p.seq = t.seq
-	k := string(key)
+	both := string(buf) // one allocation for the key and the id
+	k := both[:keyLen]
+	p.id = both[keyLen:]
 	t.m[k] = p
 	t.order = append(t.order, orderEntry{k, p.seq})
 	for len(t.m) > t.max && t.head < len(t.order) {
@@ -61,7 +70,15 @@ func (t *tracker) add(key []byte, p pending) (evicted string, didEvict bool) {
 	if n := len(t.order) - t.head; n > 2*t.max+64 || (t.head > 0 && t.head >= len(t.order)/2) {
 		t.compact()
 	}
-	return evicted, didEvict
+	return true, evicted, didEvict
+}
+
+// has reports whether a request with key is in flight.
+func (t *tracker) has(key []byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.m[string(key)]
+	return ok
 }
 
 // compact drops answered entries from order, so it stays within a small
@@ -93,23 +110,6 @@ func (t *tracker) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)
-}
-
-// idKey appends to dst the key an id is tracked under: the raw id, with a
-// string's escapes normalized so "a\u0062" and "ab" match. ok is false for
-// ids that cannot be tracked (absent, null, not a string or number).
-func idKey(dst, id []byte) ([]byte, bool) {
-	if len(id) == 0 || id[0] == 'n' || id[0] == '{' || id[0] == '[' || id[0] == 't' || id[0] == 'f' {
-		return dst, false
-	}
-	if id[0] != '"' {
-		return append(dst, id...), true
-	}
-	s, ok := unquote(id)
-	if !ok {
-		return dst, false
-	}
-	return appendQuoted(dst, s), true
 }
 
 // intern returns common method names without allocating.

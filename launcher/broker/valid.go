@@ -17,14 +17,16 @@ import (
 // walks the structure iteratively with a bit stack, so it neither allocates
 // nor recurses. FuzzValidJSON checks it against json.Valid.
 func validJSON(data []byte) bool {
-	return validJSONMembers(data, nil)
+	return validJSONMembers(data, nil, nil)
 }
 
 // validJSONMembers is validJSON that also calls member, if not nil, for each
 // member of a top-level object, in order, with its raw key and the span of
-// its value, so that a message is validated and viewed in one pass. The
-// calls happen as the members are read: a later error still returns false.
-func validJSONMembers(data []byte, member func(key []byte, vs, ve int)) bool {
+// its value, so that a message is validated and viewed in one pass; and
+// nested, if not nil, with the raw key of each member of an object that is
+// the value of a top-level member, and that member's key. The calls happen
+// as the members are read: a later error still returns false.
+func validJSONMembers(data []byte, member func(key []byte, vs, ve int), nested func(parent, key []byte)) bool {
 	var ks, ke, vs int // the top-level member being read
 	// kinds has one bit per open array or object: set for an array.
 	var kinds [(vjMaxDepth + 63) / 64]uint64
@@ -139,11 +141,14 @@ member: // An object member, "key": value, must start at data[i].
 	if depth == 1 {
 		ks = i
 	}
+	nks := i
 	if i = vjString(data, i+1); i < 0 {
 		return false
 	}
 	if depth == 1 {
 		ke = i
+	} else if depth == 2 && nested != nil {
+		nested(data[ks:ke], data[nks:i])
 	}
 	if i < n && data[i] == ':' {
 		i++

@@ -3,6 +3,8 @@ package broker
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"unicode/utf8"
 )
 
 // kind is what a line is at the JSON-RPC level.
@@ -49,15 +51,25 @@ type view struct {
 	err    []byte
 	// resultAt is the offset of result in the message, for splicing.
 	resultAt int
-	// dup is set when id, method, params, result or error appears twice:
-	// parsers disagree on which one counts, so policies must not guess.
+	// dup is set when id, method, params, result or error appears twice,
+	// or a key differs from one of them only in case ("Method", "ID"),
+	// which Go's encoding/json reads as that member: parsers disagree on
+	// which one counts, so policies must not guess.
 	dup bool
+	// rpc is set when the object has any of those members, in any case,
+	// even when the view is not ok: a JSON-RPC message the broker cannot
+	// classify, rather than stray output.
+	rpc bool
+	// lists has the bit of each list (listKind.bit) that the result names
+	// as a member, in any case: the message carries that list.
+	lists uint8
 }
 
 // parseView reads msg, a line with surrounding whitespace trimmed. ok is
 // false when msg is not one JSON object the scanner can follow, or not a
-// JSON-RPC shape it recognizes; v.kind then says kindBatch or kindUnknown and
-// the line must be forwarded untouched.
+// JSON-RPC shape it recognizes; v.kind then says kindBatch or kindUnknown
+// (v.id, v.dup and v.rpc still say what was seen) and the line must not be
+// read as a message.
 func parseView(msg []byte) (v view, ok bool) {
 	if len(msg) == 0 {
 		return v, false
@@ -69,6 +81,12 @@ func parseView(msg []byte) (v view, ok bool) {
 	var b viewBuilder
 	end, ok := eachMember(msg, 0, func(key []byte, vs, ve int) bool {
 		b.add(msg, key, vs, ve)
+		if keyIs(key, "result") {
+			eachMember(msg[vs:ve], 0, func(k []byte, _, _ int) bool {
+				b.nested(k)
+				return true
+			})
+		}
 		return true
 	})
 	if !ok || end != len(msg) {
@@ -86,7 +104,11 @@ func parseValidView(msg []byte) (v view, ok, valid bool) {
 		return view{}, false, false
 	}
 	var b viewBuilder
-	if !validJSONMembers(msg, func(key []byte, vs, ve int) { b.add(msg, key, vs, ve) }) {
+	if !validJSONMembers(msg, func(key []byte, vs, ve int) { b.add(msg, key, vs, ve) }, func(parent, key []byte) {
+		if keyIs(parent, "result") {
+			b.nested(key)
+		}
+	}) {
 		return view{}, false, false
 	}
 	v, ok = b.finish()
@@ -113,11 +135,26 @@ func (b *viewBuilder) add(msg, key []byte, vs, ve int) {
 		bit, v.result, v.resultAt = 8, msg[vs:ve], vs
 	case keyIs(key, "error"):
 		bit, v.err = 16, msg[vs:ve]
+	default:
+		if foldsToRPC(key) {
+			v.dup, v.rpc = true, true
+		}
+		return
 	}
 	if b.seen&bit != 0 {
 		v.dup = true
 	}
 	b.seen |= bit
+	v.rpc = true
+}
+
+// nested notes a member of the result object.
+func (b *viewBuilder) nested(key []byte) {
+	for _, k := range listKinds {
+		if keyFold(key, k.name) {
+			b.v.lists |= k.bit
+		}
+	}
 }
 
 // finish classifies the message by the members seen.
@@ -126,7 +163,7 @@ func (b *viewBuilder) finish() (view, bool) {
 	switch {
 	case v.method != nil && v.result == nil && v.err == nil:
 		if v.method[0] != '"' {
-			return view{}, false
+			return v, false
 		}
 		if v.id != nil {
 			v.kind = kindRequest
@@ -138,9 +175,51 @@ func (b *viewBuilder) finish() (view, bool) {
 	case v.method == nil && v.err != nil && v.result == nil:
 		v.kind = kindError
 	default:
-		return view{}, false
+		return v, false // kindUnknown, with what was seen
 	}
 	return v, true
+}
+
+// rpcMembers are the JSON-RPC members a view reads.
+var rpcMembers = [...]string{"id", "method", "params", "result", "error"}
+
+// foldsToRPC reports whether key, which is none of rpcMembers exactly, is
+// one of them compared as Go's encoding/json compares a key with a struct
+// field: Unicode case folding, so "ID", "Method" and "reſult" (long s)
+// count.
+func foldsToRPC(key []byte) bool {
+	for _, name := range rpcMembers {
+		if keyFold(key, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyFold reports whether the raw JSON string key (with quotes), decoded,
+// equals name under Unicode case folding. name is ASCII.
+func keyFold(key []byte, name string) bool {
+	if len(key) < 2 || key[0] != '"' {
+		return false
+	}
+	inner := key[1 : len(key)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && isASCII(inner) {
+		if len(inner) != len(name) {
+			return false
+		}
+		for i := 0; i < len(inner); i++ {
+			if inner[i]|0x20 != name[i]|0x20 || (inner[i]|0x20)-'a' > 'z'-'a' && inner[i] != name[i] {
+				return false
+			}
+		}
+		return true
+	}
+	// A letter of name is at most 6 bytes here: "\u004B", or K (U+212A).
+	if len(inner) > 6*len(name) {
+		return false
+	}
+	s, ok := unquote(key)
+	return ok && strings.EqualFold(s, name)
 }
 
 // keyIs reports whether the raw JSON string key (with quotes) is name.
@@ -157,19 +236,51 @@ func keyIs(key []byte, name string) bool {
 	return ok && s == name
 }
 
-// unquote decodes a raw JSON string.
+// unquote decodes a raw JSON string the way clients read it: invalid
+// UTF-8 and lone surrogates become U+FFFD. Go replaces each invalid byte,
+// JavaScript and Python each invalid sequence, so a run of U+FFFD is made
+// one: a name then reads the same to the broker whichever client sends it
+// back.
 func unquote(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner), true
+		return oneReplacement(string(inner)), true
 	}
+	return unescape(raw)
+}
+
+// unescape is unquote for a string with escapes; apart so that unquote's
+// common case does not pay for json.Unmarshal's heap-allocated target.
+func unescape(raw []byte) (string, bool) {
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
-	return s, true
+	return oneReplacement(s), true
+}
+
+// oneReplacement returns s with invalid UTF-8 replaced and each run of
+// U+FFFD made one.
+func oneReplacement(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\uFFFD\uFFFD") {
+		return s
+	}
+	var b strings.Builder
+	last := false
+	for _, r := range s { // an invalid byte reads as RuneError
+		if r == utf8.RuneError {
+			if last {
+				continue
+			}
+			last = true
+		} else {
+			last = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // eachMember calls fn for each member of the object starting at data[i]
