@@ -3,6 +3,8 @@ package broker
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -536,5 +538,49 @@ func TestListWrongShapes(t *testing.T) {
 	x.server(l)
 	if x.lastLine() != l {
 		t.Errorf("unmatched response changed: %.100s", x.lastLine())
+	}
+}
+
+func TestDiffLines(t *testing.T) {
+	lines := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, ",")
+	}
+	for _, c := range []struct{ a, b, want string }{
+		{"", "", ""},
+		{"x", "x", "  x"},
+		{"a,b,c", "a,c", "  a,- b,  c"},
+		{"a,c", "a,b,c", "  a,+ b,  c"},
+		{"a,b,c,d", "a,x,c,y", "  a,- b,+ x,  c,- d,+ y"},
+		{"h,a,b,t", "h,b,a,t", "  h,- a,  b,+ a,  t"},
+	} {
+		got := strings.Join(diffLines(lines(c.a), lines(c.b)), ",")
+		if got != c.want {
+			t.Errorf("diffLines(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+// A changed definition comes from the server: however long it is, the
+// diff must not build a table the size of both definitions multiplied.
+func TestDiffLinesBounded(t *testing.T) {
+	const n = 2000
+	a, b := make([]string, n), make([]string, n)
+	for i := range a {
+		a[i], b[i] = fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+	}
+	a[0], b[0] = "same head", "same head"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out := diffLines(a, b)
+	runtime.ReadMemStats(&after)
+	if len(out) != 2*n-1 || out[0] != "  same head" || out[1] != "- a1" || out[n] != "+ b1" {
+		t.Fatalf("diff of two different definitions: %d lines, %q %q %q", len(out), out[0], out[1], out[n])
+	}
+	// The output itself is about 2n strings; a quadratic table would be n*n cells.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Errorf("diffLines allocated %d MiB for two %d-line definitions", got>>20, n)
 	}
 }

@@ -198,13 +198,36 @@ func indentLines(def string) []string {
 }
 
 // diffLines returns the lines of a and b as "  same", "- removed" and
-// "+ added", from a longest common subsequence. Definitions are small, so
-// the quadratic table is fine; past a bound it falls back to all-removed,
-// all-added.
+// "+ added". The common head and tail are matched first; what is left in
+// between is diffed by a longest common subsequence when its table stays
+// under maxDiffCells, else shown as all removed, then all added. A changed
+// definition comes from the server, so the bound keeps a hostile one from
+// making the broker build a large table for every tool of every list.
 func diffLines(a, b []string) []string {
-	const maxCells = 4 << 20
-	var out []string
-	if len(a)*len(b) > maxCells {
+	head := 0
+	for head < len(a) && head < len(b) && a[head] == b[head] {
+		head++
+	}
+	tail := 0
+	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
+		tail++
+	}
+	out := make([]string, 0, len(a)+len(b)-head-tail)
+	for _, l := range a[:head] {
+		out = append(out, "  "+l)
+	}
+	out = diffMiddle(out, a[head:len(a)-tail], b[head:len(b)-tail])
+	for _, l := range a[len(a)-tail:] {
+		out = append(out, "  "+l)
+	}
+	return out
+}
+
+// maxDiffCells bounds the LCS table of one definition diff (4 bytes a cell).
+const maxDiffCells = 1 << 16
+
+func diffMiddle(out, a, b []string) []string {
+	if (len(a)+1)*(len(b)+1) > maxDiffCells {
 		for _, l := range a {
 			out = append(out, "- "+l)
 		}
@@ -213,17 +236,15 @@ func diffLines(a, b []string) []string {
 		}
 		return out
 	}
-	// lcs[i][j] is the LCS length of a[i:] and b[j:].
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
+	// lcs[i*w+j] is the LCS length of a[i:] and b[j:].
+	w := len(b) + 1
+	lcs := make([]int32, (len(a)+1)*w)
 	for i := len(a) - 1; i >= 0; i-- {
 		for j := len(b) - 1; j >= 0; j-- {
 			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
 			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
 			}
 		}
 	}
@@ -234,7 +255,7 @@ func diffLines(a, b []string) []string {
 			out = append(out, "  "+a[i])
 			i++
 			j++
-		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+		case i < len(a) && (j == len(b) || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
 			out = append(out, "- "+a[i])
 			i++
 		default:
