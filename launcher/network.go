@@ -23,6 +23,10 @@ const (
 	NetworkAllowlist = "allowlist"
 )
 
+// hostsPath is the host's hosts file: names it maps to loopback cannot be
+// allowlisted (checkHostsFile).
+const hostsPath = "/etc/hosts"
+
 // networkPolicy checks the network options and parses the allowlist. It
 // returns a nil allowlist for NetworkNone.
 func networkPolicy(opts Options) (*egress.Allowlist, error) {
@@ -113,7 +117,7 @@ func startNetwork(allow *egress.Allowlist, events io.Writer, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("launcher: egress listeners in the sandbox's network namespace: %w", err)
 	}
-	if err := ns.Install(uint16(n.port)); err != nil {
+	if err := ns.Install(uint16(n.port), allow.HostLoopbackPorts()...); err != nil {
 		return nil, err
 	}
 
@@ -144,6 +148,9 @@ func startNetwork(allow *egress.Allowlist, events io.Writer, log *slog.Logger) (
 
 // env returns the variables that point proxy-aware programs at the proxy.
 // Programs that ignore them (Node's fetch) are redirected transparently.
+// Loopback stays out of the proxy: the sandbox's own services are there,
+// and a localhost:PORT grant's port reaches the host's loopback through
+// the namespace's redirect.
 func (n *network) env() []string {
 	proxy := "http://127.0.0.1:" + strconv.Itoa(n.port)
 	noProxy := "localhost,127.0.0.1,::1"

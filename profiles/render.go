@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -149,11 +150,12 @@ func Starter(ecosystem, pkg string, args []string) []byte {
 	w("# `mcpbox image build --runtime node` makes one from the host's runtime).\n")
 	w("rootfs: %s\n", def.RootFS)
 	w("# Hosts the server may connect to: api.example.com (exact), *.example.com\n")
-	w("# (subdomains only), host:port (default port 443), cidr:10.0.0.0/8:5432.\n")
+	w("# (subdomains only), host:port (default port 443), cidr:10.0.0.0/8:5432,\n")
+	w("# localhost:5432 (that port of this machine's loopback, and nothing else of it).\n")
 	var hosts []string
 	for _, a := range args {
 		if u, err := url.Parse(a); err == nil && u.Scheme != "" && u.Hostname() != "" && strings.Contains(a, "://") {
-			hosts = append(hosts, u.Host)
+			hosts = append(hosts, allowHint(u))
 		}
 	}
 	if len(hosts) > 0 {
@@ -190,6 +192,45 @@ func Starter(ecosystem, pkg string, args []string) []byte {
 	w("# Run the package's install scripts in the (sandboxed) install step.\n")
 	w("install:\n  scripts: %t\n", def.Install.Scripts)
 	return b.Bytes()
+}
+
+// schemePorts are the default ports of URL schemes that servers take as
+// arguments, for a hint that needs a port.
+var schemePorts = map[string]string{
+	"http": "80", "https": "443", "postgres": "5432", "postgresql": "5432", "mysql": "3306",
+	"redis": "6379", "rediss": "6379", "mongodb": "27017", "amqp": "5672",
+}
+
+// allowHint is the allowlist entry for the host a URL argument names. A
+// loopback host (localhost, 127.0.0.1, [::1]) is a service on this
+// machine, which only localhost:PORT reaches: in the sandbox, loopback is
+// its own. Another address needs a cidr: entry; a name is itself.
+func allowHint(u *url.URL) string {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = schemePorts[strings.ToLower(u.Scheme)]
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err == nil && (ip.Unmap().IsLoopback() || ip.Unmap().IsUnspecified()),
+		name == "localhost", strings.HasSuffix(name, ".localhost"):
+		if port == "" {
+			port = "PORT"
+		}
+		return "localhost:" + port
+	case err == nil:
+		ip = ip.Unmap().WithZone("")
+		entry := "cidr:" + netip.PrefixFrom(ip, ip.BitLen()).String()
+		if ip.Is6() {
+			entry = "cidr:[" + netip.PrefixFrom(ip, ip.BitLen()).String() + "]"
+		}
+		if port != "" {
+			entry += ":" + port
+		}
+		return entry
+	}
+	return u.Host
 }
 
 // NameFor derives a valid profile name from a package or program name:

@@ -91,6 +91,10 @@ func TestStarter(t *testing.T) {
 		{eco: PyPI, pkg: "mcp-server-fetch", name: "fetch"},
 		{eco: NPM, pkg: "@acme/postgres-mcp-server", args: []string{"postgresql://user:secret@db.internal:5432/app"},
 			name: "postgres", hints: []string{`name these hosts; allow the ones it must reach: "db.internal:5432"`}},
+		// A service on this machine is reached through localhost:PORT; an
+		// address through cidr:. Neither is a host entry.
+		{eco: NPM, pkg: "@acme/local-postgres-mcp", args: []string{"postgresql://localhost/app", "redis://127.0.0.1", "http://[::1]:8080/", "mysql://10.0.0.5/db", "http://[fd00::5]/"},
+			name: "local-postgres", hints: []string{`allow the ones it must reach: "localhost:5432", "localhost:6379", "localhost:8080", "cidr:10.0.0.5/32:3306", "cidr:[fd00::5/128]:80"`}},
 		{eco: NPM, pkg: "Weird_Name.js", name: "weird-name-js"},
 		{eco: "", pkg: "/usr/local/bin/my server\n# injected: yes", args: []string{"a\nb: c"}, name: "my-server-injected-yes"},
 		{eco: NPM, pkg: "@x/mcp", name: "mcp"},

@@ -94,12 +94,25 @@ func Forbidden(ip netip.Addr) (bool, string) {
 	return false, ""
 }
 
-// permitted reports whether the proxy may connect to ip:port, and why not:
-// an address is dialable iff it is not Forbidden or a cidr: grant covers it.
+// permitted reports whether the proxy may connect to ip:port for a name
+// that resolved to it, or for a bare address, and why not: an address is
+// dialable iff it is not Forbidden, a cidr: grant covers it (never
+// loopback), or Trusting vetted exactly it.
 func permitted(a *Allowlist, ip netip.Addr, port int) (bool, string) {
 	bad, why := Forbidden(ip)
-	if !bad || a.AllowsAddr(ip, port) {
+	if !bad || a.AllowsAddr(ip, port) || a.trusts(ip, port) {
 		return true, ""
 	}
 	return false, why
+}
+
+// mayDial reports whether the proxy may connect to ap by any path the
+// allowlist opens: permitted, or the host's loopback through a
+// localhost:PORT grant. It is the last check before connect(2); which path
+// a connection takes is decided before, per connection.
+func mayDial(a *Allowlist, ap netip.AddrPort) (bool, string) {
+	if a.isHostLoopbackTarget(ap) {
+		return true, ""
+	}
+	return permitted(a, ap.Addr(), int(ap.Port()))
 }

@@ -113,7 +113,7 @@ func TestForbiddenMetadataNotations(t *testing.T) {
 }
 
 func TestPermitted(t *testing.T) {
-	a, err := ParseAllowlist([]string{"cidr:127.0.0.0/8:8080", "cidr:[::ffff:0:0/96]:*"})
+	a, err := ParseAllowlist([]string{"cidr:10.0.0.0/8:8080", "cidr:[::ffff:0:0/96]:*", "cidr:0.0.0.0/0:9090"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +122,12 @@ func TestPermitted(t *testing.T) {
 		port int
 		want bool
 	}{
-		{"127.0.0.1", 8080, true},  // granted
-		{"127.0.0.1", 8081, false}, // grant is per port
+		{"10.0.0.1", 8080, true},        // granted
+		{"10.0.0.1", 8081, false},       // grant is per port
+		{"127.0.0.1", 9090, false},      // no grant reaches loopback...
+		{"::ffff:127.0.0.1", 80, false}, // ...nor mapped loopback
+		{"::ffff:0.0.0.0", 80, false},   // ...nor the unspecified address
+		{"10.0.0.1", 9090, true},        // the rest of the wide range holds
 		{"169.254.169.254", 80, false},
 		{"8.8.8.8", 443, true},               // public
 		{"::ffff:169.254.169.254", 80, true}, // explicitly granted mapped range

@@ -33,7 +33,7 @@ func (p *Proxy) checkDial(want netip.AddrPort, address string) error {
 	if unmapAP(got) != unmapAP(want) {
 		return fmt.Errorf("egress: dial guard: refusing %s: the policy checked %s", got, want)
 	}
-	if ok, why := permitted(p.allow, want.Addr(), int(want.Port())); !ok {
+	if ok, why := mayDial(p.allow, want); !ok {
 		return fmt.Errorf("egress: dial guard: refusing %s: %s", got, why)
 	}
 	return nil

@@ -36,13 +36,12 @@
 //     any DNS lookup; a bare address needs a cidr: grant
 //     (Allowlist.AllowsAddr), host entries never cover it.
 //  2. The client's first bytes are read and buffered, not consumed: a TLS
-//     ClientHello whose SNI names another host, an HTTP/1.x request whose
-//     Host (or absolute target) names another host, a truncated or
-//     malformed ClientHello, or a truncated request head are refused.
-//     (A bare-address target has no name to compare SNI or Host with.)
-//     Other bytes pass: this is a TCP proxy, and a protocol that is
-//     neither TLS nor HTTP (Postgres, Redis, ...) is relayed when the
-//     name and port are allowed. A transparent connection waits
+//     ClientHello whose SNI names another host, a truncated or malformed
+//     ClientHello, or an HTTP/1.x request that names another host are
+//     refused. (A bare-address target has no name to compare SNI or Host
+//     with.) Other bytes pass: this is a TCP proxy, and a protocol that is
+//     neither TLS nor HTTP (Postgres, Redis, ...) is relayed when the name
+//     and port are allowed. A transparent connection waits
 //     Options.PeekWait for these bytes before dialling; if none come (the
 //     server may speak first), the upstream is dialled and the first
 //     client bytes are still checked before any is forwarded. A CONNECT
@@ -58,13 +57,50 @@
 //
 // Each connection yields one Event when it ends (at once when refused).
 //
+// # Plain HTTP: every request
+//
+// On a plain-HTTP connection to a name (transparent, or inside a CONNECT
+// tunnel) every request is checked, not only the first: keep-alive and
+// pipelining stay, for API clients, and a request for another host on the
+// same connection is refused before any of its bytes is forwarded; the
+// requests before it still get their responses, then the connection ends.
+// To know where each request starts, bodies are framed exactly as the
+// upstream must frame them, and whatever two servers could frame or route
+// differently is refused: see http1.go (line endings other than CRLF,
+// obs-fold, Transfer-Encoding with Content-Length or other than a single
+// "chunked", no Host or two, CONNECT, HTTP/0.9, the HTTP/2 preface, h2c).
+// A stream is taken for HTTP when its first line says so, whatever the
+// method. Responses are framed too, only to match them to requests: after
+// "101 Switching Protocols" to a websocket request the connection is the
+// upstream's protocol, opaque; an upgrade that is not granted leaves it
+// HTTP. A response that ends before its request's body was forwarded ends
+// the connection after it. An http:// request through the proxy's own
+// port (HTTP_PROXY) is forwarded with "Connection: close" and is the only
+// one its connection carries.
+//
+// # This machine's loopback
+//
+// Inside the sandbox, 127.0.0.1 is the sandbox's. A localhost:PORT entry
+// makes the namespace send the sandbox's TCP to 127.0.0.1:PORT and
+// [::1]:PORT to the proxy (Install), which dials exactly that port of the
+// host's loopback from the host's namespace (the address the client used
+// first, then the other family) and logs it like any connection, as host
+// "localhost". Every other port, and every other loopback address, stays
+// the sandbox's own. No other entry reaches the host's loopback: a name
+// that resolves to it is refused, cidr: grants never cover it, and the
+// allowlist refuses entries that could only mean loopback (see Allowlist).
+//
 // # What it does not do
 //
-// It does not terminate TLS or look inside it,
-// and checks only the first request on a connection: SNI and Host checks
-// catch naive fronting, not a client determined to send another Host on
-// an allowed connection, which reaches only an allowed address anyway.
-// Plain HTTP through the explicit proxy is one request per connection.
-// There is no UDP egress besides DNS to the stub, and no proxy
-// authentication: the listener is reachable from the sandbox only.
+// It does not terminate TLS or look inside it. The SNI of the first
+// ClientHello is all it sees of a TLS connection: the Host header inside
+// (domain fronting through a CDN that serves several names at one
+// address), an Encrypted Client Hello (the name that counts is encrypted;
+// the outer SNI names the provider), a TLS 1.2 renegotiation or a resumed
+// session for another name are invisible, as are the streams of HTTP/2
+// inside TLS. All of it reaches only an allowed name's addresses. A
+// protocol that is neither TLS nor HTTP is relayed unread once its name
+// and port are allowed. There is no UDP egress besides DNS to the stub,
+// and no proxy authentication: the listener is reachable from the sandbox
+// only.
 package egress

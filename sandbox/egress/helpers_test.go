@@ -131,12 +131,35 @@ type testProxy struct {
 	nconnect int                            // connect events seen so far by expect*
 }
 
-func newTestProxy(t testing.TB, allow []string, mod func(*Options)) *testProxy {
+// testAllowlist parses entries; "trusted:ADDR:PORT" (the form
+// Allowlist.String prints) stands for Allowlist.Trusting, which is how an
+// allowed test name may resolve to an upstream on 127.0.0.x: no entry
+// grants loopback.
+func testAllowlist(t testing.TB, entries []string) *Allowlist {
 	t.Helper()
-	a, err := ParseAllowlist(allow)
+	var plain []string
+	var trusted []netip.AddrPort
+	for _, e := range entries {
+		if rest, ok := strings.CutPrefix(e, "trusted:"); ok {
+			trusted = append(trusted, netip.MustParseAddrPort(rest))
+			continue
+		}
+		plain = append(plain, e)
+	}
+	a, err := ParseAllowlist(plain)
+	if err == nil {
+		a, err = a.Trusting(trusted...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+func newTestProxy(t testing.TB, allow []string, mod func(*Options)) *testProxy {
+	t.Helper()
+	a := testAllowlist(t, allow)
+	var err error
 	tp := &testProxy{t: t, res: &fakeResolver{}, events: &eventLog{ch: make(chan struct{}, 1)}}
 	opts := Options{
 		Allow:    a,

@@ -1,20 +1,21 @@
 package egress
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 )
 
 // explicit serves a client that connected to the proxy itself because
-// HTTP_PROXY/HTTPS_PROXY point at it. It reads one request head: CONNECT
-// host:port opens a tunnel (the tunnelled ClientHello or request head is
-// checked like a transparent connection's); an absolute-form http:// request
-// is forwarded in origin form with "Connection: close", so each connection
-// carries one request. Anything else is answered 400.
+// HTTP_PROXY/HTTPS_PROXY point at it. It reads one request head, held to
+// the same strict parsing as every request on a plain connection: CONNECT
+// host:port opens a tunnel (whatever goes through it is checked like a
+// transparent connection: the ClientHello, or every request head); an
+// absolute-form http:// request is forwarded in origin form with
+// "Connection: close", and the connection carries that one request only: a
+// second one, to whatever host, is never read, and the connection closes
+// once the response is in. Anything else is answered 400.
 func (s *session) explicit() {
 	p := s.p
 	s.ev.Via = "explicit"
@@ -23,54 +24,48 @@ func (s *session) explicit() {
 		s.refuse(400, why)
 		return
 	}
-	lines := strings.Split(head, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSuffix(lines[i], "\r")
-	}
-	target, ok := parseRequestLine(lines[0])
-	if !ok {
-		s.refuse(400, "malformed request line")
+	h, why := parseRequestHead(head)
+	if why != "" {
+		s.refuse(400, why)
 		return
 	}
-	method, _, _ := strings.Cut(lines[0], " ")
-	version := lines[0][len(lines[0])-8:]
 
-	var host, portStr string
-	var forward *url.URL
-	if method == "CONNECT" {
+	var host string
+	var port int
+	if h.method == "CONNECT" {
 		s.ev.Via = "connect"
-		i := strings.LastIndexByte(target, ':')
+		i := strings.LastIndexByte(h.target, ':')
 		if i < 0 {
 			s.refuse(400, "CONNECT needs host:port")
 			return
 		}
-		host, portStr = target[:i], target[i+1:]
+		host = h.target[:i]
 		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 			host = host[1 : len(host)-1]
 		}
-	} else {
-		s.ev.Via = "http"
-		u, err := url.Parse(target)
-		switch {
-		case err != nil || !u.IsAbs():
-			s.refuse(400, "not a proxy request: send CONNECT host:port or an absolute http:// URL")
-			return
-		case !strings.EqualFold(u.Scheme, "http"):
-			s.refuse(400, "only http:// can be forwarded; use CONNECT for "+u.Scheme)
+		var err error
+		if port, err = parsePort(h.target[i+1:]); err != nil || port == AnyPort {
+			s.refuse(400, fmt.Sprintf("bad port %q", h.target[i+1:]))
 			return
 		}
-		host, portStr, forward = u.Hostname(), u.Port(), u
-		if portStr == "" {
-			portStr = "80"
+	} else {
+		s.ev.Via = "http"
+		scheme, _, _ := strings.Cut(h.target, "://")
+		switch {
+		case h.form != formAbsolute:
+			s.refuse(400, "not a proxy request: send CONNECT host:port or an absolute http:// URL")
+			return
+		case !strings.EqualFold(scheme, "http"):
+			s.refuse(400, "only http:// can be forwarded; use CONNECT for "+scheme)
+			return
+		}
+		host, port = h.host, h.port
+		if port == 0 {
+			port = 80
 		}
 	}
 	if host == "" {
-		s.refuse(400, "no host in "+method+" request")
-		return
-	}
-	port, err := parsePort(portStr)
-	if err != nil || port == AnyPort {
-		s.refuse(400, fmt.Sprintf("bad port %q", portStr))
+		s.refuse(400, "no host in "+h.method+" request")
 		return
 	}
 	s.port = port
@@ -92,7 +87,7 @@ func (s *session) explicit() {
 		s.replyOutcome()
 		return
 	}
-	if forward == nil {
+	if h.method == "CONNECT" {
 		if _, err := s.client.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 			s.finish(VerdictAllow, "client gone before the tunnel opened")
 			return
@@ -101,7 +96,10 @@ func (s *session) explicit() {
 		s.relay(true)
 		return
 	}
-	s.pending = append(rewriteRequest(method, forward, version, lines[1:]), rest...)
+	fwd := rewriteRequest(h, head)
+	s.http = newExchange(nil, 1)
+	s.http.begin(h, len(fwd))
+	s.pending = append(fwd, rest...)
 	s.relay(false)
 }
 
@@ -127,6 +125,13 @@ func (s *session) setHost(host string) (int, string) {
 	if err != nil {
 		s.ev.Host = host
 		return 400, "bad host: " + err.Error()
+	}
+	if name == "localhost" {
+		// The sandbox's own name for loopback: the host's, on a port a
+		// localhost:PORT entry grants (checkTarget).
+		s.ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		s.ev.Host = name
+		return 0, ""
 	}
 	s.name = name
 	s.ev.Host = name
@@ -167,50 +172,38 @@ func printable(s string) string {
 }
 
 // readRequestHead reads an HTTP request head from c, at most maxHead bytes,
-// before deadline. It returns the head without the blank line, the bytes
-// that followed it, or why it could not.
+// before deadline. It returns the head with its blank line, the bytes that
+// followed it, or why it could not.
 func readRequestHead(c interface {
 	Read([]byte) (int, error)
 	SetReadDeadline(time.Time) error
-}, deadline time.Time) (string, []byte, string) {
+}, deadline time.Time) ([]byte, []byte, string) {
 	_ = c.SetReadDeadline(deadline)
 	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	buf := make([]byte, 0, 4096)
 	for {
-		if head, body, ok := splitHead(buf); ok {
-			return head, body, ""
-		}
-		if len(buf) >= maxHead {
-			return "", nil, "request head larger than 16 KiB"
+		end, why := scanHead(buf)
+		switch {
+		case why != "":
+			return nil, nil, why
+		case end >= 0:
+			return buf[:end], buf[end:], ""
 		}
 		if cap(buf)-len(buf) < 1024 {
 			buf = append(buf, make([]byte, 4096)...)[:len(buf)]
 		}
-		n, err := c.Read(buf[len(buf):min(cap(buf), maxHead)])
+		n, err := c.Read(buf[len(buf):min(cap(buf), maxHead+1)])
 		buf = buf[:len(buf)+n]
 		if err != nil {
-			if head, body, ok := splitHead(buf); ok {
-				return head, body, ""
+			if end, why := scanHead(buf); why == "" && end >= 0 {
+				return buf[:end], buf[end:], ""
 			}
 			if len(buf) == 0 && !isTimeout(err) {
-				return "", nil, "client closed without a request"
+				return nil, nil, "client closed without a request"
 			}
-			return "", nil, "truncated HTTP request"
+			return nil, nil, "truncated HTTP request"
 		}
 	}
-}
-
-// splitHead splits b after the blank line that ends a request head.
-func splitHead(b []byte) (string, []byte, bool) {
-	crlf := bytes.Index(b, []byte("\r\n\r\n"))
-	lf := bytes.Index(b, []byte("\n\n"))
-	switch {
-	case crlf >= 0 && (lf < 0 || crlf < lf):
-		return string(b[:crlf]), b[crlf+4:], true
-	case lf >= 0:
-		return string(b[:lf]), b[lf+2:], true
-	}
-	return "", nil, false
 }
 
 // isHopByHop reports the headers a proxy does not forward (RFC 9110
@@ -226,27 +219,38 @@ func isHopByHop(lower string) bool {
 
 // rewriteRequest turns an absolute-form request head into origin form for
 // the upstream: Host from the URL, hop-by-hop headers dropped,
-// "Connection: close". The body is not touched: it follows unchanged.
-func rewriteRequest(method string, u *url.URL, version string, headers []string) []byte {
+// "Connection: close". The body is not touched: it follows unchanged, and
+// its framing headers (Content-Length, Transfer-Encoding) are kept.
+func rewriteRequest(h *reqHead, head []byte) []byte {
+	lines := strings.Split(string(head[:len(head)-4]), "\r\n")[1:]
 	drop := map[string]bool{}
-	for _, h := range headers {
-		k, v, ok := strings.Cut(h, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), "connection") {
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, ":")
+		if strings.EqualFold(k, "connection") {
 			for tok := range strings.SplitSeq(v, ",") {
 				drop[strings.ToLower(strings.TrimSpace(tok))] = true
 			}
 		}
 	}
+	_, rest, _ := strings.Cut(h.target, "://")
+	authority, path := rest, "/"
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, path = rest[:i], rest[i:]
+	}
+	path, _, _ = strings.Cut(path, "#")
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
 	var b strings.Builder
-	b.WriteString(method + " " + u.RequestURI() + " " + version + "\r\n")
-	b.WriteString("Host: " + u.Host + "\r\n")
-	for _, h := range headers {
-		k, _, ok := strings.Cut(h, ":")
-		name := strings.ToLower(strings.TrimSpace(k))
-		if !ok || isHopByHop(name) || drop[name] {
+	b.WriteString(h.method + " " + path + " " + h.version + "\r\n")
+	b.WriteString("Host: " + authority + "\r\n")
+	for _, l := range lines {
+		k, _, _ := strings.Cut(l, ":")
+		name := strings.ToLower(k)
+		if isHopByHop(name) || drop[name] {
 			continue
 		}
-		b.WriteString(h + "\r\n")
+		b.WriteString(l + "\r\n")
 	}
 	b.WriteString("Connection: close\r\n\r\n")
 	return []byte(b.String())

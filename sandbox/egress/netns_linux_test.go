@@ -188,3 +188,82 @@ func originalDst4(c *net.TCPConn) (netip.AddrPort, error) {
 	})
 	return ap, serr
 }
+
+// With a localhost:PORT grant, the sandbox's 127.0.0.1:PORT and
+// [::1]:PORT (and 0.0.0.0:PORT, which the kernel sends to loopback) reach
+// the proxy with that original destination; every other loopback port and
+// address stays the sandbox's own.
+func TestNetNSHostLoopbackRedirect(t *testing.T) {
+	testutil.RequiresRoot(t)
+	ns, err := NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	var proxy4, proxy6, own, own2 net.Listener
+	var granted, other int
+	err = ns.Do(func() (err error) {
+		if proxy4, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		port := strconv.Itoa(proxy4.Addr().(*net.TCPAddr).Port)
+		if proxy6, err = net.Listen("tcp6", "[::1]:"+port); err != nil {
+			return err
+		}
+		// The sandbox's own services: one on another port, one on the
+		// granted port of another loopback address.
+		if own, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		other = own.Addr().(*net.TCPAddr).Port
+		if own2, err = net.Listen("tcp4", "127.0.0.2:0"); err != nil {
+			return err
+		}
+		granted = own2.Addr().(*net.TCPAddr).Port
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { proxy4.Close(); proxy6.Close(); own.Close(); own2.Close() }()
+	if err := ns.Install(uint16(proxy4.Addr().(*net.TCPAddr).Port), uint16(granted)); err != nil {
+		t.Fatal(err)
+	}
+	dialIn := func(addr string) (net.Conn, error) {
+		var c net.Conn
+		err := ns.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", addr, 2*time.Second)
+			return err
+		})
+		return c, err
+	}
+	for _, tc := range []struct {
+		dst  string
+		l    net.Listener
+		orig string // "" for a listener that is no proxy
+	}{
+		{"127.0.0.1:" + strconv.Itoa(granted), proxy4, "127.0.0.1:" + strconv.Itoa(granted)},
+		{"0.0.0.0:" + strconv.Itoa(granted), proxy4, "127.0.0.1:" + strconv.Itoa(granted)},
+		{"[::1]:" + strconv.Itoa(granted), proxy6, "[::1]:" + strconv.Itoa(granted)},
+		{"127.0.0.1:" + strconv.Itoa(other), own, ""},
+		{"127.0.0.2:" + strconv.Itoa(granted), own2, ""},
+	} {
+		c, err := dialIn(tc.dst)
+		if err != nil {
+			t.Errorf("dial %s: %v", tc.dst, err)
+			continue
+		}
+		s, err := tc.l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.orig != "" {
+			got, err := originalDst(s)
+			if err != nil || got.String() != tc.orig {
+				t.Errorf("%s reached the proxy with original destination %v, %v; want %s", tc.dst, got, err, tc.orig)
+			}
+		}
+		s.Close()
+		c.Close()
+	}
+}

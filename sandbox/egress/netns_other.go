@@ -22,7 +22,7 @@ func (n *NetNS) Path() string { return "" }
 func (n *NetNS) Do(func() error) error { return errors.ErrUnsupported }
 
 // Install fails.
-func (n *NetNS) Install(uint16) error { return errors.ErrUnsupported }
+func (n *NetNS) Install(uint16, ...uint16) error { return errors.ErrUnsupported }
 
 // Close does nothing.
 func (n *NetNS) Close() error { return nil }

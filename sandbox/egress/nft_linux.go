@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -19,18 +20,24 @@ const tableName = "mcpbox"
 // Install adds the sandbox's egress rules inside the namespace:
 //
 //	nat output:    TCP and UDP to port 53, any address  → redirect to :53 (the DNS stub)
-//	               anything to loopback                 → untouched (the sandbox's own services)
+//	               TCP to 127.0.0.1 or ::1 on a port of
+//	               hostLoopbackPorts                     → redirect to :proxyPort (the proxy,
+//	                                                       which dials the host's loopback)
+//	               anything else to loopback            → untouched (the sandbox's own services)
 //	               other TCP                             → redirect to :proxyPort (the proxy)
 //	filter output: loopback, and what was redirected    → accept
 //	               the rest (UDP, ICMP, ...)             → drop: the sender gets EPERM at once
 //
 // The proxy and the DNS stub must listen on 127.0.0.1 and ::1 inside the
-// namespace; with these rules nothing else leaves it.
-func (n *NetNS) Install(proxyPort uint16) error {
-	return n.Do(func() error { return installRules(proxyPort) })
+// namespace; with these rules nothing else leaves it. hostLoopbackPorts
+// are the ports of the allowlist's localhost:PORT entries
+// (Allowlist.HostLoopbackPorts): on them the sandbox's loopback is the
+// host's, and nothing in the sandbox can listen there usefully.
+func (n *NetNS) Install(proxyPort uint16, hostLoopbackPorts ...uint16) error {
+	return n.Do(func() error { return installRules(proxyPort, hostLoopbackPorts) })
 }
 
-func installRules(proxyPort uint16) error {
+func installRules(proxyPort uint16, hostLoopbackPorts []uint16) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("egress: nftables: %w", err)
@@ -53,6 +60,11 @@ func installRules(proxyPort uint16) error {
 
 	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
 		rule(nat, append(append(l4proto(proto), dport(53)...), redirect(53)...)...)
+	}
+	v4, v6 := netip.AddrFrom4([4]byte{127, 0, 0, 1}).As4(), netip.IPv6Loopback().As16()
+	for _, port := range hostLoopbackPorts {
+		rule(nat, slices.Concat(daddr(unix.NFPROTO_IPV4, 16, v4[:]), l4proto(unix.IPPROTO_TCP), dport(port), redirect(proxyPort))...)
+		rule(nat, slices.Concat(daddr(unix.NFPROTO_IPV6, 24, v6[:]), l4proto(unix.IPPROTO_TCP), dport(port), redirect(proxyPort))...)
 	}
 	rule(nat, append(loopback4(), ret)...)
 	rule(nat, append(loopback6(), ret)...)
@@ -90,6 +102,17 @@ func redirect(port uint16) []expr.Any {
 	return []expr.Any{
 		&expr.Immediate{Register: 1, Data: be16(port)},
 		&expr.Redir{RegisterProtoMin: 1},
+	}
+}
+
+// daddr matches packets of family whose destination address (at offset
+// in the network header) is exactly addr.
+func daddr(family byte, offset uint32, addr []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{family}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: uint32(len(addr))},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr},
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 
 func TestTransparentTLS(t *testing.T) {
 	up := tlsUpstream(t, "127.0.0.2", "api.test")
-	tp := newTestProxy(t, []string{fmt.Sprintf("api.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.2/32:%d", up.port)}, nil)
+	tp := newTestProxy(t, []string{fmt.Sprintf("api.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.2:%d", up.port)}, nil)
 	tp.res.set("api.test", "127.0.0.2")
 
 	tp.redirectTo("api.test", up.port)
@@ -42,7 +42,7 @@ func TestTransparentTLS(t *testing.T) {
 
 func TestExplicitConnect(t *testing.T) {
 	up := tlsUpstream(t, "127.0.0.2", "api.test")
-	tp := newTestProxy(t, []string{fmt.Sprintf("api.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.2/32:%d", up.port)}, nil)
+	tp := newTestProxy(t, []string{fmt.Sprintf("api.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.2:%d", up.port)}, nil)
 	tp.res.set("api.test", "127.0.0.2")
 	proxyURL, _ := url.Parse("http://" + tp.addr)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -82,7 +82,7 @@ func TestExplicitHTTPForward(t *testing.T) {
 		fmt.Fprintf(w, "%s %s host=%s pc=%q auth=%q body=%s", r.Method, r.RequestURI, r.Host,
 			r.Header.Get("Proxy-Connection"), r.Header.Get("Proxy-Authorization"), b)
 	})
-	tp := newTestProxy(t, []string{fmt.Sprintf("web.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.3/32:%d", up.port)}, nil)
+	tp := newTestProxy(t, []string{fmt.Sprintf("web.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.3:%d", up.port)}, nil)
 	tp.res.set("web.test", "127.0.0.3")
 
 	c := tp.connect()
@@ -125,8 +125,8 @@ func TestDenials(t *testing.T) {
 		fmt.Sprintf("echo.test:%d", echoUp.port),
 		"echo.test:7",
 		"mapped.test:443",
-		fmt.Sprintf("cidr:127.0.0.2/32:%d", tlsUp.port),
-		fmt.Sprintf("cidr:127.0.0.4/32:%d", echoUp.port),
+		fmt.Sprintf("trusted:127.0.0.2:%d", tlsUp.port),
+		fmt.Sprintf("trusted:127.0.0.4:%d", echoUp.port),
 	}, func(o *Options) { o.HandshakeTimeout = 300 * time.Millisecond })
 	tp.res.set("api.test", "127.0.0.2")
 	tp.res.set("rebind.test", "127.0.0.1", "::1")
@@ -192,7 +192,8 @@ func TestDenials(t *testing.T) {
 	t.Run("name resolving to loopback (rebinding)", func(t *testing.T) {
 		d0 := tp.dials.Load()
 		code, body := connectReq(fmt.Sprintf("rebind.test:%d", tlsUp.port))
-		if code != 403 || !strings.Contains(body, "rebind.test resolves only to forbidden addresses (127.0.0.1: loopback, ::1: loopback)") {
+		if code != 403 || !strings.Contains(body, "rebind.test resolves only to forbidden addresses (127.0.0.1: loopback, ::1: loopback)"+
+			fmt.Sprintf("; this machine's loopback is reached only through a localhost:%d grant, by connecting to localhost", tlsUp.port)) {
 			t.Errorf("%d %q", code, body)
 		}
 		tp.expect(VerdictDeny, "resolves only to forbidden addresses (127.0.0.1: loopback")
@@ -246,15 +247,25 @@ func TestDenials(t *testing.T) {
 			readAllTimeout(t, c)
 			tp.expect(VerdictDeny, "more than one Host header")
 		})
-		// A matching Host is relayed (the echo server sends it back).
+		nothing("Host on another port", func() {
+			c := tp.connect()
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: echo.test:80\r\n\r\n")
+			readAllTimeout(t, c)
+			tp.expect(VerdictDeny, fmt.Sprintf("HTTP Host echo.test:80 names another port than the connection's %d", echoUp.port))
+		})
+		// A matching Host is relayed. The echo server sends the request
+		// back, which is no HTTP response: the proxy stops there.
 		c := tp.connect()
-		req := "GET / HTTP/1.1\r\nHost: ECHO.test:80\r\n\r\n"
+		req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: ECHO.test.:%d\r\n\r\n", echoUp.port)
 		fmt.Fprint(c, req)
 		c.(*net.TCPConn).CloseWrite()
-		if got := readAllTimeout(t, c); got != req {
+		if got := readAllTimeout(t, c); got != "" {
 			t.Errorf("echo %q", got)
 		}
-		tp.expect(VerdictAllow, "")
+		ev := tp.expect(VerdictError, `upstream's HTTP response: malformed status line "GET / HTTP/1.1"`)
+		if ev.BytesUp != int64(len(req)) {
+			t.Errorf("event %+v: want %d bytes up", ev, len(req))
+		}
 	})
 	t.Run("metadata address without a grant", func(t *testing.T) {
 		for _, orig := range []string{"169.254.169.254:80", "[::ffff:169.254.169.254]:80", "[fd00:ec2::254]:80", "[64:ff9b::a9fe:a9fe]:80", "8.8.8.8:443"} {
@@ -413,7 +424,7 @@ func TestServerSpeaksFirst(t *testing.T) {
 		fmt.Fprint(c, "220 smtp.test ready\r\n")
 		echo(c)
 	})
-	tp := newTestProxy(t, []string{fmt.Sprintf("smtp.test:%d", banner.port), fmt.Sprintf("cidr:127.0.0.5/32:%d", banner.port)},
+	tp := newTestProxy(t, []string{fmt.Sprintf("smtp.test:%d", banner.port), fmt.Sprintf("trusted:127.0.0.5:%d", banner.port)},
 		func(o *Options) { o.PeekWait = 50 * time.Millisecond })
 	tp.res.set("smtp.test", "127.0.0.5")
 
@@ -444,7 +455,7 @@ func TestServerSpeaksFirst(t *testing.T) {
 
 func TestLoadConcurrent(t *testing.T) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
-	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)}, nil)
+	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)}, nil)
 	tp.res.set("echo.test", "127.0.0.4")
 	tp.redirectTo("echo.test", up.port)
 
@@ -493,7 +504,7 @@ func TestLoadConcurrent(t *testing.T) {
 
 func TestSlowClientDoesNotBlockOthers(t *testing.T) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
-	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)},
+	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)},
 		func(o *Options) { o.HandshakeTimeout = 5 * time.Second })
 	tp.res.set("echo.test", "127.0.0.4")
 	tp.redirectTo("echo.test", up.port)
@@ -537,7 +548,7 @@ type wrappedConn struct{ net.Conn }
 func testIdleTimeout(t *testing.T, wrap bool) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
 	var tp *testProxy
-	tp = newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)},
+	tp = newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)},
 		func(o *Options) {
 			o.IdleTimeout = 300 * time.Millisecond
 			if wrap {
@@ -561,7 +572,8 @@ func testIdleTimeout(t *testing.T, wrap bool) {
 		if i > 0 {
 			time.Sleep(100 * time.Millisecond)
 		}
-		c.Write([]byte("tick"))
+		// Not a word alone: "tick" could still become "tickle / HTTP/1.1".
+		c.Write([]byte("tic\n"))
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		if _, err := io.ReadFull(c, buf); err != nil {
 			t.Fatalf("closed while active: %v", err)
@@ -581,7 +593,7 @@ func testIdleTimeout(t *testing.T, wrap bool) {
 
 func TestMaxConns(t *testing.T) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
-	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)},
+	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)},
 		func(o *Options) { o.MaxConns = 2 })
 	tp.res.set("echo.test", "127.0.0.4")
 	tp.redirectTo("echo.test", up.port)
@@ -609,7 +621,7 @@ func TestMaxConns(t *testing.T) {
 func TestPanicInHandlerIsContained(t *testing.T) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
 	var once sync.Once
-	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)}, func(o *Options) {
+	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)}, func(o *Options) {
 		orig := o.OriginalDst
 		o.OriginalDst = func(c net.Conn) (netip.AddrPort, error) {
 			panicked := false
@@ -642,7 +654,7 @@ func TestOriginalDstError(t *testing.T) {
 
 func TestCloseEndsEverything(t *testing.T) {
 	up := tcpUpstream(t, "127.0.0.4", echo)
-	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("cidr:127.0.0.4/32:%d", up.port)}, nil)
+	tp := newTestProxy(t, []string{fmt.Sprintf("echo.test:%d", up.port), fmt.Sprintf("trusted:127.0.0.4:%d", up.port)}, nil)
 	tp.res.set("echo.test", "127.0.0.4")
 	tp.redirectTo("echo.test", up.port)
 	c := tp.connect()

@@ -18,23 +18,37 @@ const relayBufSize = 32 << 10
 // the client's first bytes (which arrived after PeekWait, so the upstream
 // is already connected) are judged before any of them is forwarded.
 //
-// Between two TCP sockets on Linux the copy is io.Copy, which uses
-// splice(2) and never passes the bytes through user space; the idle
-// watchdog then asks the kernel when data last arrived (recvIdle).
-// Otherwise the copy goes through a buffer and every read is noted.
+// Plain HTTP to a name goes through the exchange: each request head is
+// checked before it is forwarded, bodies and responses are framed (see
+// exchange). Anything else is opaque. Between two TCP sockets on Linux an
+// opaque copy is io.Copy, which uses splice(2) and never passes the bytes
+// through user space; the idle watchdog then asks the kernel when data last
+// arrived (recvIdle). Otherwise the copy goes through a buffer and every
+// read is noted.
 func (s *session) relay(check bool) {
 	p := s.p
 	idle := p.opts.IdleTimeout
 	_, ok1 := recvIdle(s.client)
 	_, ok2 := recvIdle(s.upstream)
-	splice := ok1 && ok2
+	canSplice := ok1 && ok2
+	x := s.http
+	if x == nil {
+		x = newExchange(s.checkRequest, 0)
+		s.http = x
+		if !check {
+			x.decide(s.name != "" && s.proto == "http") // nothing relayed yet: cannot fail
+		}
+	}
 
 	var last atomic.Int64 // unix nanoseconds of the last read on either side
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
+	var spliceUp, spliceDown atomic.Bool // directions the kernel copies
+	closed := make(chan struct{})
 	var closeOnce sync.Once
 	closeBoth := func() {
 		closeOnce.Do(func() {
+			close(closed)
 			_ = s.client.Close()
 			_ = s.upstream.Close()
 		})
@@ -54,10 +68,13 @@ func (s *session) relay(check bool) {
 				return
 			case <-t.C:
 				since := time.Since(time.Unix(0, last.Load()))
-				if splice {
-					for _, c := range []net.Conn{s.client, s.upstream} {
-						if d, ok := recvIdle(c); ok && d < since {
-							since = d
+				for _, d := range []struct {
+					on  *atomic.Bool
+					src net.Conn
+				}{{&spliceUp, s.client}, {&spliceDown, s.upstream}} {
+					if d.on.Load() {
+						if r, ok := recvIdle(d.src); ok && r < since {
+							since = r
 						}
 					}
 				}
@@ -71,70 +88,213 @@ func (s *session) relay(check bool) {
 		}
 	}()
 
-	type result struct {
-		n   int64
-		err error
-	}
-	downc := make(chan result, 1)
+	downc := make(chan relayResult, 1)
 	go func() {
-		n, err := copyConn(s.client, s.upstream, splice, touch)
-		if err == nil {
+		r := s.copyDown(x, canSplice, &spliceDown, touch)
+		switch {
+		case r.err == nil && r.why == "" && !r.finished:
 			closeWrite(s.client)
-		} else {
+		default:
 			closeBoth()
 		}
-		downc <- result{n, err}
+		downc <- r
 	}()
 
-	var (
-		up      int64
-		upErr   error
-		denyWhy string
-	)
+	var up relayResult
 	if check {
 		buf, res, _ := sniff(s.client, s.pending, time.Time{}, p.opts.HandshakeTimeout, touch)
 		s.pending = buf
+		s.proto = res.proto
 		if res.proto != "" {
-			denyWhy = s.judge(res)
+			up.deny = s.judge(res)
+		}
+		if up.deny == "" {
+			up.deny = x.decide(s.name != "" && res.proto == "http")
 		}
 	}
-	if denyWhy != "" {
-		closeBoth()
-	} else {
-		if len(s.pending) > 0 {
-			var n int
-			n, upErr = s.upstream.Write(s.pending)
-			up = int64(n)
-			s.pending = nil
-		}
-		if upErr == nil {
-			var n int64
-			n, upErr = copyConn(s.upstream, s.client, splice, touch)
-			up += n
-		}
-		if upErr == nil {
-			closeWrite(s.upstream)
+	if up.deny == "" {
+		if x.currentMode() == modeHTTP {
+			up = s.copyUpHTTP(x, closed, touch)
 		} else {
+			up = s.copyUpOpaque(canSplice, &spliceUp, touch)
+		}
+	}
+	switch {
+	case up.deny != "" && x.currentMode() == modeHTTP:
+		// The requests before the refused one are the client's due: their
+		// responses pass, then the connection ends.
+		if x.stop() {
 			closeBoth()
 		}
+	case up.deny != "" || up.err != nil:
+		closeBoth()
+	case !up.finished:
+		closeWrite(s.upstream)
 	}
 	down := <-downc
 
-	s.ev.BytesUp, s.ev.BytesDown = up, down.n
+	s.ev.BytesUp, s.ev.BytesDown = up.n, down.n
 	switch {
-	case denyWhy != "":
-		s.deny(denyWhy)
+	case up.deny != "":
+		s.deny(up.deny)
+	case down.why != "":
+		s.finish(VerdictError, "upstream's HTTP response: "+down.why)
 	case idled.Load():
 		s.finish(VerdictAllow, "closed after "+idle.String()+" idle")
 	default:
 		reason := ""
-		for _, err := range []error{upErr, down.err} {
+		for _, err := range []error{up.err, down.err} {
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				reason = err.Error()
 				break
 			}
 		}
 		s.finish(VerdictAllow, reason)
+	}
+}
+
+// relayResult is how one direction of a relay ended.
+type relayResult struct {
+	n        int64  // bytes written
+	err      error  // a read or write failed
+	deny     string // client side: the policy refused what came next
+	why      string // upstream side: its responses could not be framed
+	finished bool   // the exchange is over: neither half-close nor read on
+}
+
+// copyUpOpaque forwards what was read already, then the rest of the
+// client's stream as it is.
+func (s *session) copyUpOpaque(canSplice bool, spliced *atomic.Bool, touch func()) relayResult {
+	var r relayResult
+	if len(s.pending) > 0 {
+		n, err := s.upstream.Write(s.pending)
+		r.n, r.err = int64(n), err
+		s.pending = nil
+		if err != nil {
+			return r
+		}
+	}
+	spliced.Store(canSplice)
+	n, err := copyConn(s.upstream, s.client, canSplice, touch)
+	r.n += n
+	r.err = err
+	return r
+}
+
+// copyUpHTTP forwards the client's requests as the exchange approves them.
+func (s *session) copyUpHTTP(x *exchange, closed <-chan struct{}, touch func()) relayResult {
+	var r relayResult
+	buf := s.pending
+	s.pending = nil
+	rbuf := make([]byte, relayBufSize)
+	for {
+		n, why := x.requests(buf)
+		if n > 0 {
+			w, err := s.upstream.Write(buf[:n])
+			r.n += int64(w)
+			if err != nil {
+				r.err = err
+				return r
+			}
+			buf = buf[n:]
+		}
+		if why != "" {
+			r.deny = why
+			return r
+		}
+		switch x.req.st {
+		case stWait:
+			if !x.awaitUpgrade(closed) {
+				r.err = net.ErrClosed
+				return r
+			}
+			continue
+		case stDone:
+			// The connection carries no more requests: read no more, and
+			// leave the upstream's read half open for its last response.
+			r.finished = true
+			return r
+		case stOpaque:
+			if len(buf) > 0 {
+				w, err := s.upstream.Write(buf)
+				r.n += int64(w)
+				if err != nil {
+					r.err = err
+					return r
+				}
+			}
+			n, err := copyConn(s.upstream, s.client, false, touch)
+			r.n += n
+			r.err = err
+			return r
+		}
+		k, err := s.client.Read(rbuf)
+		if k > 0 {
+			touch()
+			buf = append(buf, rbuf[:k]...)
+		}
+		if err != nil {
+			if err != io.EOF {
+				r.err = err
+				return r
+			}
+			if _, why := x.requests(buf); why != "" {
+				r.deny = why
+			} else if len(buf) > 0 && x.req.st != stDone {
+				r.deny = x.nth("truncated HTTP request")
+			}
+			return r
+		}
+	}
+}
+
+// copyDown relays the upstream's bytes to the client: as they are when the
+// connection is opaque, through the exchange's response framing when it is
+// HTTP, and noted as early while the client's first bytes are not judged.
+func (s *session) copyDown(x *exchange, canSplice bool, spliced *atomic.Bool, touch func()) relayResult {
+	var r relayResult
+	if canSplice && x.currentMode() == modeOpaque {
+		spliced.Store(true)
+		r.n, r.err = io.Copy(s.client, s.upstream)
+		return r
+	}
+	rbuf := make([]byte, relayBufSize)
+	var held []byte // response bytes read but not yet approved
+	write := func(b []byte) bool {
+		w, err := s.client.Write(b)
+		r.n += int64(w)
+		r.err = err
+		return err == nil
+	}
+	for {
+		k, rerr := s.upstream.Read(rbuf)
+		if k > 0 {
+			touch()
+			if x.upstreamRead() != modeHTTP {
+				if !write(rbuf[:k]) {
+					return r
+				}
+			} else {
+				held = append(held, rbuf[:k]...)
+				n, finished, why := x.responses(held)
+				if n > 0 && !write(held[:n]) {
+					return r
+				}
+				held = append(held[:0], held[n:]...)
+				if why != "" || finished {
+					r.why, r.finished = why, finished
+					return r
+				}
+			}
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				r.err = rerr
+			} else if len(held) > 0 {
+				write(held) // a response cut short: pass on what came
+			}
+			return r
+		}
 	}
 }
 

@@ -19,10 +19,13 @@ type session struct {
 	ev       Event
 	done     bool
 
-	name    string     // target host name; "" for a bare address
-	ip      netip.Addr // target address when name is ""
-	port    int
-	pending []byte // client bytes read but not yet forwarded
+	name         string     // target host name; "" for a bare address
+	ip           netip.Addr // target address when name is ""
+	hostLoopback bool       // ip:port is the host's loopback through a localhost:PORT grant
+	port         int
+	proto        string    // what the client's first bytes are: "tls", "http", "other", "" (unknown yet)
+	pending      []byte    // client bytes read but not yet forwarded
+	http         *exchange // the HTTP/1.x requests and responses, once the stream is known to be HTTP to a name
 }
 
 func (p *Proxy) handleConn(c net.Conn) {
@@ -67,6 +70,7 @@ func (p *Proxy) handleConn(c net.Conn) {
 			return
 		}
 	}
+	s.proto = res.proto
 	s.pending = buf
 	checked := res.proto != "" || eof
 	addrs, ok := s.resolve()
@@ -93,7 +97,16 @@ func (s *session) checkTarget() bool {
 		}
 		return false
 	}
-	s.ev.Addr = netip.AddrPortFrom(s.ip, uint16(s.port)).String()
+	ap := netip.AddrPortFrom(s.ip, uint16(s.port))
+	s.ev.Addr = ap.String()
+	if a.isHostLoopbackTarget(ap) {
+		// The sandbox's 127.0.0.1:PORT or [::1]:PORT, which the netns
+		// sends here only for a localhost:PORT grant; the proxy asks for
+		// it (CONNECT localhost:PORT) lands here too.
+		s.hostLoopback = true
+		s.ev.Host = "localhost"
+		return true
+	}
 	if a.AllowsAddr(s.ip, s.port) {
 		return true
 	}
@@ -101,6 +114,8 @@ func (s *session) checkTarget() bool {
 	switch bad, kind := Forbidden(s.ip); {
 	case s.ip.Is4() && fakePrefix.Contains(s.ip):
 		why = s.ip.String() + " is not a current sandbox DNS answer (forgotten or never handed out)"
+	case isHostLocal(s.ip):
+		why = fmt.Sprintf("no localhost:%d grant for %s (%s): only localhost:PORT reaches this machine's loopback, one port at a time", s.port, s.ev.Addr, kind)
 	case bad:
 		why += " (" + kind + ")"
 	default:
@@ -113,20 +128,51 @@ func (s *session) checkTarget() bool {
 // judge applies what the first client bytes say to the target and returns
 // why the connection is refused, or "".
 func (s *session) judge(res sniffResult) string {
+	if res.proto == "http" {
+		if s.name == "" {
+			return "" // a granted address: no name to hold requests to
+		}
+		if res.deny != "" {
+			return res.deny
+		}
+		return s.checkRequest(res.req)
+	}
 	if res.deny != "" {
 		return res.deny
 	}
 	if s.name == "" || res.name == "" || sameName(res.name, s.name) {
 		return ""
 	}
-	if res.proto == "tls" {
-		return fmt.Sprintf("SNI %s does not match %s", res.name, s.name)
+	return fmt.Sprintf("SNI %s does not match %s", res.name, s.name)
+}
+
+// checkRequest holds a request on a plain-HTTP connection to s.name: it
+// must name that host (by its absolute target, else its Host) and, if it
+// names a port, the connection's, and it may not be a CONNECT.
+func (s *session) checkRequest(h *reqHead) string {
+	if h.form == formAuthority {
+		return "CONNECT sent to " + s.name + " itself: only mcpbox's proxy takes CONNECT"
 	}
-	return fmt.Sprintf("HTTP Host %s does not match %s", res.name, s.name)
+	if !sameName(h.host, s.name) {
+		return fmt.Sprintf("HTTP Host %s does not match %s", h.host, s.name)
+	}
+	if h.port != 0 && h.port != s.port {
+		return fmt.Sprintf("HTTP Host %s:%d names another port than the connection's %d", h.host, h.port, s.port)
+	}
+	return ""
 }
 
 // resolve returns the addresses the proxy may dial for the target.
 func (s *session) resolve() ([]netip.Addr, bool) {
+	if s.hostLoopback {
+		// The host's localhost: the family the client used first, then
+		// the other, since a local service may listen on either.
+		v4, v6 := netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()
+		if s.ip.Is6() {
+			return []netip.Addr{v6, v4}, true
+		}
+		return []netip.Addr{v4, v6}, true
+	}
 	if s.name == "" {
 		return []netip.Addr{s.ip}, true
 	}
@@ -161,7 +207,11 @@ func (s *session) resolve() ([]netip.Addr, bool) {
 		if len(reasons) > 4 {
 			reasons = append(reasons[:4], "...")
 		}
-		s.deny(fmt.Sprintf("%s resolves only to forbidden addresses (%s)", s.name, strings.Join(reasons, ", ")))
+		why := fmt.Sprintf("%s resolves only to forbidden addresses (%s)", s.name, strings.Join(reasons, ", "))
+		if slices.ContainsFunc(refused, isHostLocal) {
+			why += fmt.Sprintf("; this machine's loopback is reached only through a localhost:%d grant, by connecting to localhost", s.port)
+		}
+		s.deny(why)
 		return nil, false
 	}
 	slices.SortStableFunc(ok, func(a, b netip.Addr) int {
@@ -203,7 +253,7 @@ func (s *session) dial(addrs []netip.Addr) bool {
 
 // dial checks ap against the policy once more and connects to it.
 func (p *Proxy) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
-	if ok, why := permitted(p.allow, ap.Addr(), int(ap.Port())); !ok {
+	if ok, why := mayDial(p.allow, ap); !ok {
 		return nil, fmt.Errorf("egress: refusing to dial %s: %s", ap, why)
 	}
 	return p.opts.Dial(ctx, "tcp", ap)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -20,14 +19,11 @@ const (
 
 // sniffResult is what the first client bytes of a connection say.
 type sniffResult struct {
-	proto string // "tls", "http", "other", or "" when the client sent nothing
-	name  string // TLS SNI or HTTP Host (without port); "" if absent
-	deny  string // non-empty: refuse the connection for this reason
+	proto string   // "tls", "http", "other", or "" when the client sent nothing
+	name  string   // TLS SNI; "" if absent
+	req   *reqHead // HTTP: the first request head
+	deny  string   // non-empty: refuse the connection for this reason
 }
-
-// httpMethods are the request methods the sniffer recognises; a stream that
-// starts differently is not treated as HTTP.
-var httpMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 // sniff reads from c, appending to buf, until the bytes can be classified,
 // the client stops sending, or time runs out. It never writes to c.
@@ -231,111 +227,75 @@ func (r *reader) u16() uint16 {
 	return 0
 }
 
-// classifyHTTP recognises an HTTP/1.x request. isHTTP is false when b cannot
-// be the start of one.
+// classifyHTTP recognises an HTTP/1.x request. isHTTP is false when b
+// cannot be the start of one.
+//
+// A stream is HTTP when it starts with a word and white space on a first
+// line that says "HTTP/" (in any case), whatever the word: a server reads
+// "get / HTTP/1.1" or "PROPFIND / HTTP/1.1" as a request too, and a request
+// line servers might read leniently ("GET / HTTP/1.1 " or a tab for a
+// space) must be refused, not relayed unread. "GET /path" alone is an
+// HTTP/0.9 request, which some servers still answer, from whatever site
+// they default to: refused. Empty lines and white space before the word
+// are skipped here, as lenient servers skip them. Another protocol is told
+// apart as soon as its first line is (NATS's "CONNECT {...}", SMTP's
+// "EHLO host"), and at once when its first byte cannot start a word; only
+// a first segment of nothing but word characters waits for more.
 func classifyHTTP(b []byte, final bool) (res sniffResult, done, isHTTP bool) {
 	truncated := sniffResult{proto: "http", deny: "truncated HTTP request"}
-	if len(b) >= maxHead {
-		truncated.deny = "HTTP request head larger than 16 KiB"
-	}
-	method := ""
-	for _, m := range httpMethods {
-		mp := m + " "
-		if len(b) < len(mp) && mp[:len(b)] == string(b) {
-			// Could still become an HTTP request line.
-			if final {
-				return truncated, true, true
-			}
-			return sniffResult{}, false, true
+	wait := func() (sniffResult, bool, bool) {
+		if final || len(b) >= maxHead {
+			return truncated, true, true
 		}
-		if bytes.HasPrefix(b, []byte(mp)) {
-			method = m
-			break
-		}
+		return sniffResult{}, false, true
 	}
-	if method == "" {
+	i := 0
+	for i < len(b) && (b[i] == '\r' || b[i] == '\n' || b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < len(b) && isTchar(b[j]) {
+		j++
+	}
+	if j == len(b) {
+		if j > i && isKnownMethodPrefix(b[i:j]) || !final && len(b) < maxHead {
+			return wait()
+		}
 		return sniffResult{}, false, false
 	}
-	eol := bytes.IndexByte(b, '\n')
+	if j == i || b[j] != ' ' && b[j] != '\t' {
+		return sniffResult{}, false, false
+	}
+	eol := bytes.IndexByte(b[j:], '\n')
 	if eol < 0 {
-		if final {
-			return truncated, true, true
+		if isKnownMethod(b[i:j]) || bytes.Contains(bytes.ToUpper(b[j:]), []byte("HTTP/")) {
+			return wait()
 		}
-		return sniffResult{}, false, true
-	}
-	target, ok := parseRequestLine(strings.TrimSuffix(string(b[:eol]), "\r"))
-	if !ok {
-		return sniffResult{}, false, false // "GET x" but not HTTP/1.x: some other protocol
-	}
-	head, ok := requestHead(b)
-	if !ok {
-		if final {
-			return truncated, true, true
+		if !final && len(b) < maxHead {
+			return sniffResult{}, false, true // the line may still say HTTP/
 		}
-		return sniffResult{}, false, true
+		return sniffResult{}, false, false
 	}
-	hosts := headerValues(head, "Host")
-	if len(hosts) > 1 {
-		return sniffResult{proto: "http", deny: "more than one Host header"}, true, true
-	}
-	res = sniffResult{proto: "http"}
-	if len(hosts) == 1 {
-		res.name = hostOnly(hosts[0])
-	}
-	if strings.Contains(target, "://") {
-		u, err := url.Parse(target)
-		if err != nil || u.Host == "" {
-			return sniffResult{proto: "http", deny: "bad absolute request target"}, true, true
+	line := bytes.TrimSuffix(b[j:j+eol], []byte("\r"))
+	if !bytes.Contains(bytes.ToUpper(line), []byte("HTTP/")) {
+		if string(b[i:j]) == "GET" && len(bytes.Fields(line)) == 1 {
+			return sniffResult{proto: "http", deny: "HTTP/0.9 request (it names no host): not allowed to a name"}, true, true
 		}
-		h := hostOnly(u.Host)
-		if res.name != "" && !strings.EqualFold(res.name, h) {
-			return sniffResult{proto: "http", deny: "request target " + h + " and Host " + res.name + " differ"}, true, true
-		}
-		res.name = h
+		return sniffResult{}, false, false
 	}
-	return res, true, true
-}
-
-// parseRequestLine checks "METHOD SP target SP HTTP/d.d" and returns target.
-func parseRequestLine(line string) (string, bool) {
-	method, rest, ok1 := strings.Cut(line, " ")
-	target, version, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || method == "" || target == "" {
-		return "", false
+	start := skipEmptyLines(b)
+	end, why := scanHead(b[start:])
+	if why != "" {
+		return sniffResult{proto: "http", deny: why}, true, true
 	}
-	if len(version) != 8 || !strings.HasPrefix(version, "HTTP/") || version[6] != '.' ||
-		version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9' {
-		return "", false
+	if end < 0 {
+		return wait()
 	}
-	return target, true
-}
-
-// requestHead returns the request head (request line and header lines,
-// without the blank line), if it is complete in b.
-func requestHead(b []byte) (string, bool) {
-	head, _, ok := splitHead(b)
-	return head, ok
-}
-
-// headerValues returns the values of the header name in a request head.
-func headerValues(head, name string) []string {
-	var out []string
-	lines := strings.Split(head, "\n")
-	for _, l := range lines[1:] {
-		k, v, ok := strings.Cut(strings.TrimSuffix(l, "\r"), ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			out = append(out, strings.TrimSpace(v))
-		}
+	h, why := parseRequestHead(b[start : start+end])
+	if why != "" {
+		return sniffResult{proto: "http", deny: why}, true, true
 	}
-	return out
-}
-
-// hostOnly strips a port and IPv6 brackets from a Host value.
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+	return sniffResult{proto: "http", req: h}, true, true
 }
 
 // sameName compares host names case-insensitively, ignoring a trailing dot.

@@ -1,7 +1,9 @@
 // Runs egress checks from inside an mcpbox sandbox and prints one JSON
 // object of results on stdout: {"check": "ok:<body>" | "error:<code>"}.
 // Configuration comes from the environment (passed with --env):
-// CHECK_PORTS=https,http,raw,other and NODE_EXTRA_CA_CERTS for the test CA.
+// CHECK_PORTS=https,http,raw,other and NODE_EXTRA_CA_CERTS for the test CA;
+// LOOPBACK_PORTS=granted,other,http for the checks of this machine's
+// loopback (localhost:PORT grants).
 "use strict";
 const net = require("net");
 const tls = require("tls");
@@ -9,6 +11,7 @@ const dns = require("dns");
 const fs = require("fs");
 
 const [https, http, raw, other] = (process.env.CHECK_PORTS || "").split(",").map(Number);
+const [lbGranted, lbOther, lbHTTP] = (process.env.LOOPBACK_PORTS || "").split(",").map(Number);
 const ca = process.env.NODE_EXTRA_CA_CERTS ? fs.readFileSync(process.env.NODE_EXTRA_CA_CERTS) : undefined;
 
 const code = (e) => "error:" + ((e.cause && (e.cause.code || e.cause.message)) || e.code || e.message);
@@ -52,6 +55,21 @@ function viaConnect(host, port) {
   });
 }
 
+// pipelined sends two requests on one connection, the second for another
+// host, and resolves with how many answers came back before it closed.
+function pipelined(host, port, second) {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const s = net.connect({ host, port });
+    s.on("connect", () =>
+      s.write(`GET /1 HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\nGET /2 HTTP/1.1\r\nHost: ${second}\r\n\r\n`),
+    );
+    s.on("data", (d) => (got += d));
+    s.on("error", reject);
+    s.on("close", () => resolve("ok:" + (got.match(/HTTP\/1\.1 200/g) || []).length + " answer(s)"));
+  });
+}
+
 function tlsWithSNI(host, port, servername) {
   return new Promise((resolve, reject) => {
     const t = tls.connect({ host, port, servername, ca, rejectUnauthorized: false });
@@ -85,6 +103,13 @@ const checks = {
   dns_outside_resolver: () => resolveVia("198.51.100.53", random),
   dns_random_name: () => dns.promises.lookup(random).then((a) => "ok:" + a.address),
   direct_connect: () => tcp("192.0.2.1", 443, "x"),
+  keepalive_other_host: () => pipelined("api.test", http, "evil.test"),
+  host_loopback: () => tcp("127.0.0.1", lbGranted, "ping\n"),
+  host_loopback_name: () => tcp("localhost", lbGranted, "ping\n"),
+  host_loopback_v6: () => tcp("::1", lbGranted, "ping\n"),
+  host_loopback_unspecified: () => tcp("0.0.0.0", lbGranted, "ping\n"),
+  host_loopback_other_port: () => tcp("127.0.0.1", lbOther, "ping\n"),
+  host_loopback_http: () => get(`http://localhost:${lbHTTP}/`),
 };
 
 (async () => {
