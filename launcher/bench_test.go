@@ -91,6 +91,9 @@ func BenchmarkColdStart(b *testing.B) {
 	e := newBenchEnv(b)
 	node, server := testutil.Server(b, "server-filesystem")
 	dir := b.TempDir()
+	// The sandbox's user must be able to read the grant (a 0700 one of
+	// root's is refused).
+	os.Chmod(dir, 0o755)
 	var bare, boxed []time.Duration
 	for i := 0; i < b.N; i++ {
 		bare = append(bare, timeToInitialize(b, exec.Command(node, server, dir)))
@@ -113,6 +116,7 @@ func BenchmarkColdStartNpx(b *testing.B) {
 	node, server := testutil.Server(b, "server-filesystem")
 	npx := testutil.RequiresCommand(b, "npx")
 	dir := b.TempDir()
+	os.Chmod(dir, 0o755)
 	xdgRoot := b.TempDir()
 	xdg := []string{"XDG_CACHE_HOME=" + xdgRoot + "/cache", "XDG_STATE_HOME=" + xdgRoot + "/state", "XDG_CONFIG_HOME=" + xdgRoot + "/config"}
 	pkg := "@modelcontextprotocol/server-filesystem@2026.8.31"

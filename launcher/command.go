@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mcpbox/mcpbox/sandbox"
@@ -27,15 +28,15 @@ type command struct {
 	name string
 }
 
-// interpreters take a script path as their first non-flag argument; that
-// script's package tree is granted read-only, since the server cannot run
-// without it.
+// interpreters take a script path as their first non-option argument;
+// that script's package tree is granted read-only, since the server cannot
+// run without it (see codeArgs).
 var interpreterRE = regexp.MustCompile(`^(node|nodejs|bun|python[0-9.]*)$`)
 
 // resolveCommand finds argv[0] on the host and works out what else the
 // command needs to see. It fails before anything is created when the
 // command does not exist.
-func resolveCommand(argv []string, home string) (*command, error) {
+func resolveCommand(argv []string, u userPaths) (*command, error) {
 	if len(argv) == 0 {
 		return nil, &UsageError{Err: errors.New("no server command given: use `mcpbox run [flags] -- CMD [ARGS...]`")}
 	}
@@ -52,68 +53,197 @@ func resolveCommand(argv []string, home string) (*command, error) {
 	}
 	c := &command{args: append([]string{path}, argv[1:]...), exe: exe}
 
+	// The files the command loads as code: an npm bin script run
+	// directly, or an interpreter's script and the modules it preloads.
+	var code []string
 	script := ""
 	if strings.Contains(exe, "/node_modules/") {
-		script = exe // an npm bin script run directly
+		script = exe
+		code = append(code, exe)
 	} else if interpreterRE.MatchString(filepath.Base(exe)) {
-		for i := 1; i < len(c.args); i++ {
-			a := c.args[i]
-			if strings.HasPrefix(a, "-") {
+		for _, a := range codeArgs(filepath.Base(exe), c.args) {
+			v := strings.TrimPrefix(c.args[a.index], a.prefix)
+			_, real, err := resolvePath(v)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // a module name, or a script the interpreter will report missing
+			}
+			if err != nil {
+				return nil, &UsageError{Err: fmt.Errorf("server script %q: %w", v, err)}
+			}
+			if st, err := os.Stat(real); err != nil || !st.Mode().IsRegular() {
 				continue
 			}
-			abs, err := filepath.Abs(a)
-			if err != nil {
-				break
+			// The sandbox's working directory is not the client's, and
+			// only the file's package tree is there: name it by its
+			// real path.
+			c.args[a.index] = a.prefix + real
+			code = append(code, real)
+			if a.script {
+				script = real
 			}
-			if st, err := os.Stat(abs); err == nil && st.Mode().IsRegular() {
-				c.args[i] = abs
-				if script, err = filepath.EvalSymlinks(abs); err != nil {
-					return nil, &UsageError{Err: fmt.Errorf("server script %q: %w", a, err)}
-				}
-			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, &UsageError{Err: fmt.Errorf("server script %q: %w", a, err)}
-			}
-			break
 		}
 	}
 	c.name = serverName(c.args, script)
-	if script != "" {
-		root := packageRoot(script, home)
-		c.mounts = append(c.mounts, sandbox.Mount{Source: root, Destination: root, ReadOnly: true})
+	for _, f := range code {
+		root := packageRoot(f, u)
+		for _, p := range []string{f, root} {
+			if why := u.secretFile(p); why != "" {
+				return nil, &UsageError{Err: fmt.Errorf("server file %s is not granted: %s", f, why)}
+			}
+		}
+		m := sandbox.Mount{Source: root, Destination: root, ReadOnly: true}
+		if !slices.Contains(c.mounts, m) {
+			c.mounts = append(c.mounts, m)
+		}
 	}
 	return c, nil
 }
 
-// packageRoot returns what to grant for a script: the directory holding
-// the outermost node_modules the script is in (so that its dependencies
-// resolve), else the nearest ancestor with a package.json or
-// pyproject.toml, else the script's own directory. It never grants home,
-// /, /tmp or an ancestor of home: those would grant far more than the
-// package (and /tmp is the sandbox's own); the script file alone is granted
-// instead.
-func packageRoot(script, home string) string {
-	dir := filepath.Dir(script)
-	if i := strings.Index(script, "/node_modules/"); i > 0 {
-		return grantable(script[:i], script, home)
-	}
-	for d := dir; d != "/" && d != home; d = filepath.Dir(d) {
-		for _, marker := range []string{"package.json", "pyproject.toml"} {
-			if _, err := os.Stat(filepath.Join(d, marker)); err == nil {
-				return grantable(d, script, home)
+// codeArg is an argument that names a file an interpreter loads as code:
+// args[index], after prefix ("--require=" for a value given in the same
+// argument).
+type codeArg struct {
+	index  int
+	prefix string
+	script bool // the script itself, rather than a module it preloads
+}
+
+// Node's options whose value is a module it loads before the script, and
+// those that take some other value as the next argument.
+var (
+	nodeModuleOpts = []string{"-r", "--require", "--import", "--loader", "--experimental-loader"}
+	nodeValueOpts  = []string{"-C", "--conditions", "--input-type", "--title", "--env-file", "--env-file-if-exists",
+		"--inspect-port", "--debug-port", "--watch-path", "--disable-warning", "--redirect-warnings", "--report-dir",
+		"--report-directory", "--report-filename", "--report-signal", "--diagnostic-dir", "--heapsnapshot-signal",
+		"--icu-data-dir", "--openssl-config", "--tls-cipher-list", "--unhandled-rejections", "--dns-result-order",
+		"--experimental-default-type", "--secure-heap", "--secure-heap-min", "--max-http-header-size",
+		"--cpu-prof-dir", "--cpu-prof-name", "--heap-prof-dir", "--heap-prof-name", "--test-reporter",
+		"--test-reporter-destination", "--test-name-pattern", "--stack-trace-limit"}
+)
+
+// codeArgs finds the arguments in args (args[0] is the interpreter named
+// interp) that name files the interpreter loads as code: the script (its
+// first argument that is no option or option value) and, for node and bun,
+// the modules named by --require, --import and --loader. Inline code
+// (node -e/-p, python -c) and python -m run no script file; the arguments
+// after the script are the script's own.
+func codeArgs(interp string, args []string) []codeArg {
+	python := strings.HasPrefix(interp, "python")
+	var out []codeArg
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				out = append(out, codeArg{index: i + 1, script: true})
+			}
+			return out
+		case a == "-": // the script on stdin
+			return out
+		case !strings.HasPrefix(a, "-"):
+			if interp == "bun" && a == "run" {
+				continue
+			}
+			return append(out, codeArg{index: i, script: true})
+		case python:
+			if strings.HasPrefix(a, "--") {
+				if a == "--check-hash-based-pycs" {
+					i++
+				}
+				continue
+			}
+			// Short options group (-uB); -c and -m end the options, -W
+			// and -X take a value, attached or next.
+			for j := 1; j < len(a); j++ {
+				switch a[j] {
+				case 'c', 'm':
+					return out
+				case 'W', 'X':
+					if j == len(a)-1 {
+						i++
+					}
+					j = len(a)
+				}
+			}
+		default:
+			name, _, inline := strings.Cut(a, "=")
+			switch {
+			case slices.Contains(nodeModuleOpts, name) && inline:
+				out = append(out, codeArg{index: i, prefix: name + "="})
+			case slices.Contains(nodeModuleOpts, name) && i+1 < len(args):
+				i++
+				out = append(out, codeArg{index: i})
+			case name == "-e" || name == "--eval" || name == "-p" || name == "--print":
+				return out
+			case slices.Contains(nodeValueOpts, name) && !inline:
+				i++
 			}
 		}
 	}
-	return grantable(dir, script, home)
+	return out
 }
 
-func grantable(root, script, home string) string {
-	if root == "/" || root == "/tmp" || root == home || (home != "" && strings.HasPrefix(home+"/", root+"/")) {
-		if dir := filepath.Dir(script); root != dir && dir != "/" && dir != "/tmp" && dir != home {
-			return dir
+// packageRoot returns what to grant for a script: the directory holding
+// the outermost node_modules the script is in (so that its dependencies
+// resolve), or that node_modules directory itself when the directory
+// holding it may not be granted; else the nearest directory above the
+// script with a package.json or pyproject.toml; else the script alone.
+// A directory that holds unrelated files is never the root: a home, a
+// directory above one or a catch-all one in it (~/Downloads, ~/Desktop,
+// ~/.local/bin, ...; a package.json there marks nothing), a top-level
+// directory such as / or /tmp, a shared scratch directory (/var/tmp,
+// /dev/shm) or one that holds credentials. The script alone is granted
+// instead.
+func packageRoot(script string, u userPaths) string {
+	if i := strings.Index(script, "/node_modules/"); i > 0 {
+		if root := script[:i]; u.grantableRoot(root) {
+			return root
+		}
+		if nm := script[:i] + "/node_modules"; u.grantableRoot(nm) {
+			return nm
 		}
 		return script
 	}
-	return root
+	for d := filepath.Dir(script); d != "/" && !u.homeLevel(d) && !u.aboveHome(d); d = filepath.Dir(d) {
+		if hasPackageMarker(d) {
+			if u.grantableRoot(d) {
+				return d
+			}
+			break
+		}
+	}
+	return script
+}
+
+func hasPackageMarker(dir string) bool {
+	for _, marker := range []string{"package.json", "pyproject.toml"} {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// aboveHome reports whether d is an ancestor of one of the homes.
+func (u userPaths) aboveHome(d string) bool {
+	for _, h := range u.homes {
+		if d != h && within(h, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// grantableRoot reports whether the directory d may be granted whole as
+// the tree of a server's package.
+func (u userPaths) grantableRoot(d string) bool {
+	switch {
+	case strings.Count(d, "/") < 2, // /, /tmp, /opt, /home, ...
+		d == "/var/tmp", d == "/dev/shm", filepath.Dir(d) == "/run/user",
+		u.homeLevel(d), u.aboveHome(d), u.secretFile(d) != "":
+		return false
+	}
+	return true
 }
 
 var unsafeNameRE = regexp.MustCompile(`[^a-z0-9]+`)

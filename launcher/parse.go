@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -13,7 +12,9 @@ import (
 
 // ParseMount parses a --mount value, SRC[:DST][:ro|rw]. DST defaults to
 // SRC, the mode to ro. A leading "~/" in SRC is the user's home directory.
-// SRC must exist; it is made absolute.
+// SRC must exist; it is made absolute and clean, and a ".." right after a
+// symlink in it is refused (see resolvePath). Its symlinks are resolved,
+// and checked, when the session starts.
 func ParseMount(s string) (sandbox.Mount, error) {
 	parts := strings.Split(s, ":")
 	ro := true
@@ -29,12 +30,9 @@ func ParseMount(s string) (sandbox.Mount, error) {
 	if len(parts) > 2 || parts[0] == "" {
 		return sandbox.Mount{}, fmt.Errorf("%q: want SRC[:DST][:ro|rw]", s)
 	}
-	src, err := absPath(parts[0])
+	src, _, err := resolvePath(parts[0])
 	if err != nil {
-		return sandbox.Mount{}, fmt.Errorf("%q: %w", s, err)
-	}
-	if _, err := os.Stat(src); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) && src != "" {
 			return sandbox.Mount{}, fmt.Errorf("%q: %s does not exist", s, src)
 		}
 		return sandbox.Mount{}, fmt.Errorf("%q: %w", s, err)
@@ -47,18 +45,6 @@ func ParseMount(s string) (sandbox.Mount, error) {
 		dst = filepath.Clean(parts[1])
 	}
 	return sandbox.Mount{Source: src, Destination: dst, ReadOnly: ro}, nil
-}
-
-// absPath expands a leading "~/" and makes p absolute and clean.
-func absPath(p string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("expand ~: %w", err)
-		}
-		p = filepath.Join(home, p[1:])
-	}
-	return filepath.Abs(p)
 }
 
 // resolveEnv turns Env entries into the server's variables. "NAME" takes

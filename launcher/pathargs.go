@@ -1,41 +1,28 @@
 package launcher
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// sensitiveDirs are paths under $HOME that a path argument never grants
-// without an explicit --mount: credentials and keys. A path argument that
-// is one of them, is inside one, or contains one is refused.
-func sensitiveDirs(home string) []string {
-	var out []string
-	for _, rel := range []string{
-		".ssh", ".aws", ".gnupg", ".config/gcloud", ".azure", ".kube", ".docker",
-		".netrc", ".npmrc", ".pypirc", ".git-credentials", ".password-store",
-		".config/gh", ".config/mcpbox", ".local/state/mcpbox", ".cache/mcpbox",
-	} {
-		out = append(out, filepath.Join(home, rel))
-	}
-	return out
-}
-
 // pathArgMounts turns the path arguments of a command into bind mounts at
 // the same path, read-only or read-write as the profile's pathArgs says.
 // A path argument is an argument (or the value of a --flag=VALUE) that is
 // an absolute path, or starts with ~/, ./ or ../, and exists on the host.
-// It is refused, with an error that says how to grant it anyway, when it is
-// outside home, is or holds a credential directory, or is a .env file;
-// unless an explicit mount (--mount or the profile's) already covers it.
-func pathArgMounts(args []string, mode, home string, extraSensitive []string, explicit []sandbox.Mount) ([]sandbox.Mount, error) {
+// It is checked, and bound, with its symlinks resolved: it is refused, with
+// an error that says how to grant it anyway, when what it leads to is
+// outside the user's homes, is a whole home, is or holds credentials or
+// mcpbox's own files, or is a .env file; unless an explicit mount
+// (--mount or the profile's) already shows it at that path.
+func pathArgMounts(args []string, mode string, u userPaths, explicit []sandbox.Mount) ([]sandbox.Mount, error) {
 	if mode == "" || mode == "none" {
 		return nil, nil
 	}
-	sensitive := append(sensitiveDirs(home), extraSensitive...)
 	var out []sandbox.Mount
 	seen := map[string]bool{}
 	for _, arg := range args {
@@ -50,21 +37,24 @@ func pathArgMounts(args []string, mode, home string, extraSensitive []string, ex
 		if !looksLikePath(p) {
 			continue
 		}
-		abs, err := absPath(p)
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(abs); err != nil {
+		lexical, real, err := resolvePath(p)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // not on the host: nothing to grant; the server will say so
 		}
-		if covered(abs, explicit) || seen[abs] {
+		if err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: %w", arg, err)}
+		}
+		if covered(lexical, real, explicit) || seen[lexical] {
 			continue
 		}
-		if why := refusedPath(abs, home, sensitive); why != "" {
-			return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: %s; grant it explicitly with --mount %s:%s if the server really needs it", arg, why, abs, mode)}
+		if why := u.refusal(real); why != "" {
+			if real != lexical {
+				return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: it leads through a symlink to %s, and %s; if the server really needs it, grant the target explicitly with --mount %s:%s:%s", arg, real, why, real, lexical, mode)}
+			}
+			return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: %s; grant it explicitly with --mount %s:%s if the server really needs it", arg, why, real, mode)}
 		}
-		seen[abs] = true
-		out = append(out, sandbox.Mount{Source: abs, Destination: abs, ReadOnly: mode != "rw"})
+		seen[lexical] = true
+		out = append(out, sandbox.Mount{Source: real, Destination: lexical, ReadOnly: mode != "rw"})
 	}
 	return out, nil
 }
@@ -74,40 +64,22 @@ func looksLikePath(p string) bool {
 		strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../")
 }
 
-// refusedPath says why a path argument may not be granted implicitly, or
-// "" if it may.
-func refusedPath(p, home string, sensitive []string) string {
-	if home == "" || !within(p, home) {
-		return "it is outside your home directory"
-	}
-	if p == home {
-		return "it is your whole home directory"
-	}
-	for _, s := range sensitive {
-		if within(p, s) {
-			return s + " holds credentials"
-		}
-		if within(s, p) {
-			if _, err := os.Lstat(s); err == nil {
-				return "it contains " + s + ", which holds credentials"
-			}
-		}
-	}
-	if base := filepath.Base(p); base == ".env" || strings.HasPrefix(base, ".env.") || strings.HasSuffix(base, ".env") {
-		return "it is a .env file"
-	}
-	return ""
-}
-
 // within reports whether p is dir or below it.
 func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// covered reports whether a mount already makes p visible at its own path.
-func covered(p string, mounts []sandbox.Mount) bool {
+// covered reports whether a mount already shows the host path real at
+// the sandbox path lexical: lexical lies in the mount's destination, and
+// the same relative path from the mount's source is real, with no symlink
+// on the way that could lead elsewhere inside.
+func covered(lexical, real string, mounts []sandbox.Mount) bool {
 	for _, m := range mounts {
-		if m.Source == m.Destination && within(p, m.Source) {
+		rel, err := filepath.Rel(m.Destination, lexical)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		if filepath.Join(m.Source, rel) == real {
 			return true
 		}
 	}

@@ -12,9 +12,12 @@ import (
 )
 
 func TestPathArgMounts(t *testing.T) {
-	root := t.TempDir()
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	home := filepath.Join(root, "home", "me")
-	for _, d := range []string{"notes", "proj/sub", ".ssh", ".aws", "work", ".config/gcloud"} {
+	for _, d := range []string{"notes", "proj/sub", ".ssh", ".aws", "work", ".config/gcloud", "docs"} {
 		os.MkdirAll(filepath.Join(home, d), 0o755)
 	}
 	os.WriteFile(filepath.Join(home, "proj", ".env"), []byte("SECRET=1"), 0o600)
@@ -22,23 +25,45 @@ func TestPathArgMounts(t *testing.T) {
 	outside := filepath.Join(root, "srv")
 	os.MkdirAll(outside, 0o755)
 	t.Setenv("HOME", home)
+	u := testUser(home)
+	u.own = []string{filepath.Join(home, ".local", "state", "mcpbox")}
+	os.MkdirAll(u.own[0], 0o755)
 
 	ok := func(args []string, mode string, explicit []sandbox.Mount, want ...sandbox.Mount) {
 		t.Helper()
-		got, err := pathArgMounts(args, mode, home, nil, explicit)
+		got, err := pathArgMounts(args, mode, u, explicit)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("pathArgMounts(%q, %s) = %+v, %v; want %+v", args, mode, got, err, want)
 		}
 	}
-	refused := func(args []string, why string) {
+	refusedWith := func(args []string, explicit []sandbox.Mount, why ...string) {
 		t.Helper()
-		_, err := pathArgMounts(args, "rw", home, nil, nil)
+		_, err := pathArgMounts(args, "rw", u, explicit)
 		var usage *UsageError
-		if !errors.As(err, &usage) || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "--mount") {
-			t.Errorf("pathArgMounts(%q) error = %v, want a refusal mentioning %q and --mount", args, err, why)
+		if !errors.As(err, &usage) {
+			t.Errorf("pathArgMounts(%q) error = %v, want a refusal", args, err)
+			return
+		}
+		for _, w := range why {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("pathArgMounts(%q) error = %v, want it to mention %q", args, err, w)
+			}
 		}
 	}
-	notes, sub := filepath.Join(home, "notes"), filepath.Join(home, "proj", "sub")
+	refused := func(args []string, why string) {
+		t.Helper()
+		refusedWith(args, nil, why, "--mount")
+	}
+	link := func(target, name string) string {
+		t.Helper()
+		p := filepath.Join(home, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	notes, sub, docs := filepath.Join(home, "notes"), filepath.Join(home, "proj", "sub"), filepath.Join(home, "docs")
 
 	ok([]string{notes, "--depth=2", "plain", sub}, "rw", nil,
 		sandbox.Mount{Source: notes, Destination: notes}, sandbox.Mount{Source: sub, Destination: sub})
@@ -57,8 +82,39 @@ func TestPathArgMounts(t *testing.T) {
 	refused([]string{filepath.Join(home, ".config", "gcloud")}, "holds credentials")
 	refused([]string{filepath.Join(home, "proj", ".env")}, ".env file")
 	refused([]string{filepath.Join(home, "proj", "prod.env")}, ".env file")
+	refused([]string{filepath.Join(home, ".local", "state")}, "holds credentials") // holds mcpbox's own state
 	// A directory that contains a credential directory.
-	if _, err := pathArgMounts([]string{filepath.Join(home, ".config")}, "ro", home, nil, nil); err == nil {
+	if _, err := pathArgMounts([]string{filepath.Join(home, ".config")}, "ro", u, nil); err == nil {
 		t.Errorf("~/.config (holding ~/.config/gcloud) was granted")
 	}
+
+	// Symlinks: checked where they lead, bound from there, at the path
+	// the server was given.
+	ssh := filepath.Join(home, ".ssh")
+	keys := link(ssh, "notes/keys")
+	refusedWith([]string{keys}, nil, "symlink", ssh, "holds credentials", "--mount "+ssh+":"+keys)
+	refused([]string{link("../../.aws", "notes/deep/aws")}, "holds credentials") // relative target
+	refused([]string{link(outside, "notes/srv")}, "outside your home")
+	refused([]string{link(home, "notes/home")}, "whole home")
+	refused([]string{link(filepath.Join(home, "proj", ".env"), "notes/env")}, ".env file")
+	refused([]string{link(filepath.Join(home, ".config"), "notes/cfg")}, "holds credentials")
+	// A symlink in a middle component, not only the last.
+	hop := link(home, "notes/hop")
+	refused([]string{filepath.Join(hop, ".ssh")}, "holds credentials")
+	refused([]string{filepath.Join(hop, ".ssh", "..", ".ssh")}, "holds credentials")
+	// ".." right after a symlink: the host's meaning differs from the
+	// path's text, so it is refused whatever it leads to.
+	inDocs := link(filepath.Join(docs, "deep"), "notes/indocs")
+	os.MkdirAll(filepath.Join(docs, "deep"), 0o755)
+	refusedWith([]string{inDocs + "/.."}, nil, `".." follows a symlink`, "on the host it is "+docs)
+	os.MkdirAll(filepath.Join(ssh, "d"), 0o755)
+	refusedWith([]string{link(filepath.Join(ssh, "d"), "notes/sshd") + "/.."}, nil, `".." follows a symlink`)
+	// An explicit mount of the directory does not cover a symlink in it
+	// that leads elsewhere.
+	refusedWith([]string{keys}, []sandbox.Mount{{Source: notes, Destination: notes}}, "holds credentials")
+	// A symlink to a grantable directory: bound from its target at the
+	// path the server was given.
+	toDocs := link(docs, "notes/docs")
+	ok([]string{toDocs}, "ro", nil, sandbox.Mount{Source: docs, Destination: toDocs, ReadOnly: true})
+	ok([]string{filepath.Join(hop, "docs")}, "ro", nil, sandbox.Mount{Source: docs, Destination: filepath.Join(hop, "docs"), ReadOnly: true})
 }

@@ -51,34 +51,55 @@ func baseRuntime() []string {
 	return append(paths, ca...)
 }
 
+// UserPaths are the host paths that belong to the user rather than to the
+// system: HostRuntime never binds them whole for a program's sake.
+type UserPaths struct {
+	// Homes are the user's home directories (from $HOME, the passwd entry,
+	// sudo's user). /home and /root always count as homes.
+	Homes []string
+	// Secrets are files and directories that hold credentials (~/.ssh,
+	// ~/.aws, ...): nothing in them is ever bound.
+	Secrets []string
+}
+
 // HostRuntime returns the read-only binds that let the host program exe
 // run in an empty root: the baseRuntime paths that exist on this host,
-// and then whatever exe needs outside them, each bound at its own path:
+// and then whatever exe needs outside them:
 //
 //   - exe itself, its symlinks and what they point at;
-//   - for an ELF program, its interpreter (PT_INTERP), its DT_RUNPATH and
-//     DT_RPATH directories, and every shared library it needs
-//     (transitively), looked up like ld.so does in RPATH/RUNPATH
-//     ($ORIGIN expanded), the /etc/ld.so.conf directories and the
-//     multiarch and standard directories;
+//   - for an ELF program, its interpreter (PT_INTERP) and every shared
+//     library it needs (transitively), looked up like ld.so does in
+//     DT_RPATH and DT_RUNPATH ($ORIGIN expanded), the /etc/ld.so.conf
+//     directories and the multiarch and standard directories;
 //   - for a "#!" script, the interpreter's runtime, and for
 //     "#!/usr/bin/env prog" also that of prog, found on DefaultPath.
 //
-// A needed file is covered by binding its directory, except where that
-// directory is too broad to expose (a top-level directory such as /home or
-// /opt, a user's home directory, anything in /etc, /var/x, /run/x): then
-// only the file is bound. A library that cannot be found, or one loaded
-// with dlopen, is left out: the program then fails to start and ld.so says
-// which library is missing.
+// Every bind's Source is the host path with symlinks resolved; its
+// Destination is the path the program uses.
+//
+// exe is covered by binding its directory, unless that directory is too
+// broad to expose (a top-level directory such as /home or /opt, anything in
+// /etc, /var/x, /run/x) or is the user's (a home, an ancestor of one, a
+// directory inside one, see UserPaths): then only the file is bound.
+// Interpreters and libraries outside the base runtime are always bound
+// file by file, never their directory, and a library or interpreter is
+// bound only if it is an ELF file of the program's class and machine: an
+// RPATH of $ORIGIN/../../.ssh or a DT_NEEDED of /etc/shadow shows nothing.
+// Nothing inside a secret is bound. A library that cannot be found, or one
+// loaded with dlopen, is left out: the program then fails to start and
+// ld.so says which library is missing. LD_LIBRARY_PATH plays no part: what
+// it names is not bound.
 //
 // HostRuntime only reads the host: exe must be an absolute path to an ELF
 // executable or a #! script.
-func HostRuntime(exe string) ([]Mount, error) {
+func HostRuntime(exe string, user UserPaths) ([]Mount, error) {
 	if !filepath.IsAbs(exe) {
 		return nil, fmt.Errorf("sandbox: host runtime for %q: not an absolute path", exe)
 	}
 	exe = filepath.Clean(exe)
 	r := &hostRuntime{elfSeen: map[string]bool{}}
+	r.homes = withResolved(append([]string{"/home", "/root"}, user.Homes...))
+	r.secrets = withResolved(user.Secrets)
 	r.readMountPoints()
 	for _, p := range baseRuntime() {
 		if _, err := os.Stat(p); err == nil {
@@ -125,10 +146,78 @@ type hostRuntime struct {
 	mountPoints []string // the host's mount points, for visible
 	ldConf      []string // directories from /etc/ld.so.conf, read once
 	ldConfRead  bool
+	// homes and secrets are UserPaths', clean, each also with symlinks
+	// resolved.
+	homes, secrets []string
 }
 
+// add binds the host path p at p, from where its symlinks lead.
 func (r *hostRuntime) add(p string) {
-	r.mounts = append(r.mounts, Mount{Source: p, Destination: p, ReadOnly: true})
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return
+	}
+	r.mounts = append(r.mounts, Mount{Source: real, Destination: p, ReadOnly: true})
+}
+
+// withResolved returns the clean absolute paths in ps, each followed by
+// its symlink-free form when that differs. "/" is dropped: a home of /
+// (some service accounts have one) holds everything, and the root is never
+// bound anyway.
+func withResolved(ps []string) []string {
+	var out []string
+	for _, p := range ps {
+		if !filepath.IsAbs(p) {
+			continue
+		}
+		p = filepath.Clean(p)
+		if p == "/" {
+			continue
+		}
+		out = append(out, p)
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p && real != "/" {
+			out = append(out, real)
+		}
+	}
+	return out
+}
+
+// private reports whether the directory d is the user's: a home, inside
+// one or above one, or a secret, inside one or above one. Such a
+// directory is never bound whole for a program's sake. d is checked both
+// as given and with its symlinks resolved, which is what a bind shows.
+func (r *hostRuntime) private(d string) bool {
+	paths := []string{d}
+	if real, err := filepath.EvalSymlinks(d); err == nil && real != d {
+		paths = append(paths, real)
+	}
+	for _, p := range paths {
+		for _, list := range [][]string{r.homes, r.secrets} {
+			for _, u := range list {
+				if under(p, u) || under(u, p) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// secret returns the secret that p (as given, or with its symlinks
+// resolved) lies in, or "".
+func (r *hostRuntime) secret(p string) string {
+	paths := []string{p}
+	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
+		paths = append(paths, real)
+	}
+	for _, q := range paths {
+		for _, s := range r.secrets {
+			if under(q, s) {
+				return s
+			}
+		}
+	}
+	return ""
 }
 
 // program makes path and everything it needs to run visible.
@@ -156,7 +245,13 @@ func (r *hostRuntime) program(path string, level int) error {
 		return err
 	}
 	head = head[:n]
-	r.reach(path)
+	if s := r.secret(path); s != "" {
+		return fmt.Errorf("%s is in %s, which holds credentials: nothing there is bound into a sandbox", path, s)
+	}
+	// The program's own directory may be bound (when it is not the
+	// user's); an interpreter is bound alone, since a script could name
+	// any executable on the host to have its directory shown.
+	r.reach(path, level == 0)
 	switch {
 	case bytes.HasPrefix(head, []byte("#!")):
 		return r.script(path, head, level)
@@ -263,8 +358,8 @@ func (r *hostRuntime) elf(path string, rpath []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: read PT_INTERP: %w", path, err)
 		}
-		if interp := strings.TrimRight(string(b), "\x00"); filepath.IsAbs(interp) {
-			r.reach(interp)
+		if interp := strings.TrimRight(string(b), "\x00"); filepath.IsAbs(interp) && compatible(interp, f) {
+			r.reach(interp, false)
 		}
 	}
 
@@ -282,21 +377,19 @@ func (r *hostRuntime) elf(path string, rpath []string) error {
 	} else {
 		rpath = nil
 	}
+	// RPATH and RUNPATH directories are searched, never bound whole: the
+	// program chose them, and $ORIGIN/../.. reaches anywhere.
 	search = append(search, expandSearchPath(runpath, origin)...)
-	// Bound whole, so that libraries the program loads with dlopen from
-	// these directories are there too.
-	for _, d := range search {
-		if r.files == nil {
-			r.bindDir(d)
-		}
-	}
 	search = append(search, r.ldConfDirs()...)
 	search = append(search, standardLibDirs(f.Machine, f.Class)...)
 
 	for _, name := range needed {
 		lib := ""
 		if strings.Contains(name, "/") {
-			if filepath.IsAbs(name) {
+			// ld.so opens a name with a slash as it is (a relative one
+			// from the working directory, which is the sandbox's own);
+			// only a library is bound, whatever file the name points at.
+			if filepath.IsAbs(name) && compatible(name, f) {
 				lib = name
 			}
 		} else {
@@ -310,7 +403,7 @@ func (r *hostRuntime) elf(path string, rpath []string) error {
 		if lib == "" {
 			continue // ld.so will name it when the program starts
 		}
-		r.reach(lib)
+		r.reach(lib, false)
 		if real, err := filepath.EvalSymlinks(lib); err == nil {
 			// A library that does not parse is ld.so's to report.
 			_ = r.elf(real, rpath)
@@ -389,7 +482,8 @@ func cString(sec *elf.Section, off uint64) (string, error) {
 
 // expandSearchPath splits RPATH/RUNPATH values into absolute directories,
 // with $ORIGIN replaced. Entries with other dynamic string tokens ($LIB,
-// $PLATFORM) or relative ones are dropped.
+// $PLATFORM) or relative ones (ld.so takes those from the working
+// directory, which in the sandbox is its own) are dropped.
 func expandSearchPath(values []string, origin string) []string {
 	var dirs []string
 	for _, v := range values {
@@ -489,8 +583,9 @@ func readLdConf(path string, level int) []string {
 }
 
 // reach makes the file at p visible, and with it every path the kernel
-// passes through while following symlinks from p to the file.
-func (r *hostRuntime) reach(p string) {
+// passes through while following symlinks from p to the file. dir allows
+// binding the directories of those paths rather than the files alone.
+func (r *hostRuntime) reach(p string, dir bool) {
 	if r.files != nil {
 		for _, l := range landings(p) {
 			r.files[filepath.Clean(l)] = true
@@ -498,13 +593,14 @@ func (r *hostRuntime) reach(p string) {
 		return
 	}
 	for _, l := range landings(p) {
-		r.need(l)
+		r.need(l, dir)
 	}
 }
 
-// need makes the path l visible by binding its directory, or only l
-// where the directory is too broad to expose.
-func (r *hostRuntime) need(l string) {
+// need makes the path l visible: by binding its directory when dir allows
+// it and the directory is neither too broad nor the user's, else by
+// binding the file it leads to at l. Nothing in a secret is bound.
+func (r *hostRuntime) need(l string, dir bool) {
 	if r.visible(l) {
 		return
 	}
@@ -513,21 +609,28 @@ func (r *hostRuntime) need(l string) {
 			return
 		}
 	}
-	if d := filepath.Dir(l); !tooBroad(d) {
+	if r.secret(l) != "" {
+		return
+	}
+	if d := filepath.Dir(l); dir && !tooBroad(d) && !r.private(d) {
 		r.bindDir(d)
 		if r.visible(l) {
 			return
 		}
 	}
-	if fi, err := os.Stat(l); err == nil && !fi.IsDir() {
-		r.add(l)
+	real, err := filepath.EvalSymlinks(l)
+	if err != nil {
+		return
+	}
+	if fi, err := os.Stat(real); err == nil && !fi.IsDir() {
+		r.mounts = append(r.mounts, Mount{Source: real, Destination: l, ReadOnly: true})
 	}
 }
 
 // bindDir binds the directory d, if it exists, is not visible yet and is
-// not too broad to expose.
+// neither too broad to expose nor the user's.
 func (r *hostRuntime) bindDir(d string) {
-	if tooBroad(d) || r.visible(d) {
+	if tooBroad(d) || r.private(d) || r.visible(d) {
 		return
 	}
 	for _, s := range systemDirs() {

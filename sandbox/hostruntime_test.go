@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"debug/elf"
 	"errors"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpbox/mcpbox/internal/testutil"
 )
 
 func destinations(ms []Mount) []string {
@@ -21,15 +24,17 @@ func destinations(ms []Mount) []string {
 }
 
 // checkRuntime asserts what every HostRuntime result must satisfy: all
-// read-only same-path binds that may carry programs, none of the
-// forbidden directories, and acceptable to Spec together with the
-// synthetic /etc files.
+// read-only binds that may carry programs, each from where its
+// destination's symlinks lead on the host, none of the forbidden
+// directories, and acceptable to Spec together with the synthetic /etc
+// files.
 func checkRuntime(t *testing.T, ms []Mount) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, m := range ms {
-		if !m.ReadOnly || m.NoExec || m.Source != m.Destination {
-			t.Errorf("mount %+v: want a read-only, exec-allowed bind at the same path", m)
+		real, err := filepath.EvalSymlinks(m.Destination)
+		if !m.ReadOnly || m.NoExec || err != nil || m.Source != real {
+			t.Errorf("mount %+v: want a read-only, exec-allowed bind from %s (%v)", m, real, err)
 		}
 		switch m.Destination {
 		case "/", "/home", "/root", "/etc", "/var", "/run", "/tmp":
@@ -60,7 +65,7 @@ func TestHostRuntimeNode(t *testing.T) {
 	if _, err := os.Stat(node); err != nil {
 		t.Skipf("needs %s: %v", node, err)
 	}
-	ms, err := HostRuntime(node)
+	ms, err := HostRuntime(node, UserPaths{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +111,7 @@ func TestHostRuntimeProgramOutsideUsr(t *testing.T) {
 	if err := os.Symlink("../bin/true", filepath.Join(links, "t")); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := HostRuntime(filepath.Join(links, "t"))
+	ms, err := HostRuntime(filepath.Join(links, "t"), UserPaths{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,45 +124,54 @@ func TestHostRuntimeProgramOutsideUsr(t *testing.T) {
 	}
 }
 
+// cc compiles with the host's C compiler in dir.
+func cc(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(testutil.RequiresCommand(t, "cc"), args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cc %v: %v\n%s", args, err, out)
+	}
+}
+
+// answerSources writes lib.c (libanswer's) and main.c (a program that
+// needs it) into dir.
+func answerSources(t *testing.T, dir string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "lib.c"), "int answer(void) { return 42; }\n")
+	writeFile(t, filepath.Join(dir, "main.c"), "int answer(void);\nint main(void) { return answer() != 42; }\n")
+}
+
 // TestHostRuntimeRunpath builds a program whose library lives in
-// $ORIGIN/../lib, outside every standard directory.
+// $ORIGIN/../lib, outside every standard directory: the library is bound,
+// its directory is not.
 func TestHostRuntimeRunpath(t *testing.T) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("needs a C compiler (cc)")
-	}
 	dir := t.TempDir()
-	run := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(cc, args...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("cc %v: %v\n%s", args, err, out)
-		}
-	}
 	for _, d := range []string{"lib", "bin", "other"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeFile(t, filepath.Join(dir, "lib.c"), "int answer(void) { return 42; }\n")
-	writeFile(t, filepath.Join(dir, "main.c"), "int answer(void);\nint main(void) { return answer() != 42; }\n")
-	run("-shared", "-fPIC", "-o", "lib/libanswer.so", "lib.c")
-	run("-o", "bin/prog", "main.c", "-Llib", "-lanswer", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
+	answerSources(t, dir)
+	cc(t, dir, "-shared", "-fPIC", "-o", "lib/libanswer.so", "lib.c")
+	writeFile(t, filepath.Join(dir, "lib", "unrelated"), "not the program's")
+	cc(t, dir, "-o", "bin/prog", "main.c", "-Llib", "-lanswer", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
 
-	ms, err := HostRuntime(filepath.Join(dir, "bin", "prog"))
+	ms, err := HostRuntime(filepath.Join(dir, "bin", "prog"), UserPaths{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkRuntime(t, ms)
 	d := destinations(ms)
-	for _, want := range []string{filepath.Join(dir, "bin"), filepath.Join(dir, "lib")} {
+	for _, want := range []string{filepath.Join(dir, "bin"), filepath.Join(dir, "lib", "libanswer.so")} {
 		if !slices.Contains(d, want) {
 			t.Errorf("HostRuntime = %v, want %s among them", d, want)
 		}
 	}
-	if slices.Contains(d, filepath.Join(dir, "other")) || slices.Contains(d, dir) {
-		t.Errorf("HostRuntime = %v binds more than the program needs", d)
+	for _, not := range []string{filepath.Join(dir, "other"), dir, filepath.Join(dir, "lib")} {
+		if slices.Contains(d, not) {
+			t.Errorf("HostRuntime = %v binds %s, more than the program needs", d, not)
+		}
 	}
 }
 
@@ -182,7 +196,7 @@ func TestHostRuntimeScript(t *testing.T) {
 			dir := t.TempDir()
 			script := filepath.Join(dir, "server")
 			writeFile(t, script, line+"\nconsole.log('hi')\n")
-			ms, err := HostRuntime(script)
+			ms, err := HostRuntime(script, UserPaths{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,12 +220,14 @@ func TestHostRuntimeEnvProgramOutsideUsr(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, script, "#!/usr/bin/env -S "+interp+" --flag\n")
-	ms, err := HostRuntime(script)
+	ms, err := HostRuntime(script, UserPaths{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := destinations(ms); !slices.Contains(d, filepath.Dir(interp)) {
-		t.Errorf("HostRuntime = %v, want %s", d, filepath.Dir(interp))
+	// An interpreter is bound alone: a script could name any program on
+	// the host to have its directory shown.
+	if d := destinations(ms); !slices.Contains(d, interp) || slices.Contains(d, filepath.Dir(interp)) {
+		t.Errorf("HostRuntime = %v, want %s alone", d, interp)
 	}
 }
 
@@ -231,12 +247,12 @@ func TestHostRuntimeErrors(t *testing.T) {
 		{text, "not an ELF executable or a #! script"},
 		{relInterp, "interpreter \"node\" is not an absolute path"},
 	} {
-		_, err := HostRuntime(tc.exe)
+		_, err := HostRuntime(tc.exe, UserPaths{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sandbox: host runtime for ") {
 			t.Errorf("HostRuntime(%s) error = %v, want one containing %q", tc.exe, err, tc.want)
 		}
 	}
-	if _, err := HostRuntime(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := HostRuntime(filepath.Join(dir, "missing"), UserPaths{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing program: error %v is not fs.ErrNotExist", err)
 	}
 }
@@ -343,7 +359,7 @@ func TestVisibleStopsAtHostMounts(t *testing.T) {
 	if r.visible("/usr/local/bin/x") {
 		t.Error("/usr/local/bin/x visible through /usr although /usr/local is a mount point")
 	}
-	r.need("/usr/local/bin/x")
+	r.need("/usr/local/bin/x", true)
 	if d := destinations(r.mounts); !slices.Contains(d, "/usr/local/bin") {
 		t.Errorf("need(/usr/local/bin/x) binds %v, want /usr/local/bin", d)
 	}
@@ -375,5 +391,272 @@ func TestRuntimeFiles(t *testing.T) {
 	}
 	if _, err := RuntimeFiles("sh"); err == nil {
 		t.Error("a relative path was accepted")
+	}
+}
+
+// checkUserPaths asserts what HostRuntime must never do with the user's
+// paths: bind anything in a secret, or bind a directory that is a home,
+// lies in one or holds one (/home and /root included).
+func checkUserPaths(t *testing.T, ms []Mount, user UserPaths) {
+	t.Helper()
+	homes := withResolved(append([]string{"/home", "/root"}, user.Homes...))
+	secrets := withResolved(user.Secrets)
+	for _, m := range ms {
+		for _, p := range []string{m.Source, m.Destination} {
+			for _, s := range secrets {
+				if under(p, s) {
+					t.Errorf("mount %+v: binds from %s, which holds credentials", m, s)
+				}
+			}
+			fi, err := os.Stat(m.Source)
+			if err != nil || !fi.IsDir() {
+				continue
+			}
+			for _, h := range homes {
+				if under(p, h) || under(h, p) {
+					t.Errorf("mount %+v: binds the directory %s whole, and it is, holds or lies in the home %s", m, p, h)
+				}
+			}
+		}
+	}
+}
+
+// TestHostRuntimeUserPaths: a program's own search paths never bind the
+// user's files. Each case builds a tiny program (or script) whose RPATH,
+// RUNPATH, DT_NEEDED, interpreter or location points into the user's home
+// or credentials, in a home outside /home.
+func TestHostRuntimeUserPaths(t *testing.T) {
+	type fixture struct {
+		root, home, ssh string
+		user            UserPaths
+	}
+	setup := func(t *testing.T) fixture {
+		root, err := filepath.EvalSymlinks(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fixture{root: root, home: filepath.Join(root, "srv", "u")}
+		f.ssh = filepath.Join(f.home, ".ssh")
+		for _, d := range []string{f.ssh, filepath.Join(root, "src")} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeFile(t, filepath.Join(f.ssh, "id_ed25519"), "PRIVATE KEY")
+		answerSources(t, filepath.Join(root, "src"))
+		f.user = UserPaths{Homes: []string{f.home}, Secrets: []string{f.ssh, filepath.Join(f.home, ".aws")}}
+		return f
+	}
+	// lib builds libanswer.so (without a soname, so that a program linked
+	// with its absolute path records that path) at path.
+	lib := func(t *testing.T, f fixture, path string) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cc(t, filepath.Join(f.root, "src"), "-shared", "-fPIC", "-o", path, "lib.c")
+	}
+	prog := func(t *testing.T, f fixture, path string, ldflags ...string) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cc(t, filepath.Join(f.root, "src"), append([]string{"-o", path, "main.c"}, ldflags...)...)
+	}
+	// want checks that each path is a destination, bound as a file.
+	want := func(t *testing.T, ms []Mount, paths ...string) {
+		t.Helper()
+		for _, p := range paths {
+			i := slices.IndexFunc(ms, func(m Mount) bool { return m.Destination == p })
+			if i < 0 {
+				t.Errorf("HostRuntime = %v, want %s among them", destinations(ms), p)
+				continue
+			}
+			if fi, err := os.Stat(ms[i].Source); err != nil || fi.IsDir() {
+				t.Errorf("mount %+v: want a file bind (%v)", ms[i], err)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		// build makes the program and returns its path and the files that
+		// must be bound alone.
+		build func(t *testing.T, f fixture) (exe string, files []string)
+		err   string
+	}{
+		{"RUNPATH $ORIGIN/../../.ssh", func(t *testing.T, f fixture) (string, []string) {
+			lib(t, f, filepath.Join(f.ssh, "libanswer.so"))
+			exe := filepath.Join(f.home, "app", "bin", "server")
+			prog(t, f, exe, "-L"+f.ssh, "-lanswer", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../../.ssh")
+			return exe, []string{exe}
+		}, ""},
+		{"RPATH ${ORIGIN}/../../.ssh", func(t *testing.T, f fixture) (string, []string) {
+			lib(t, f, filepath.Join(f.ssh, "libanswer.so"))
+			exe := filepath.Join(f.home, "app", "bin", "server")
+			prog(t, f, exe, "-L"+f.ssh, "-lanswer", "-Wl,--disable-new-dtags,-rpath,${ORIGIN}/../../.ssh")
+			return exe, []string{exe}
+		}, ""},
+		{"DT_NEEDED with a slash into .ssh", func(t *testing.T, f fixture) (string, []string) {
+			l := filepath.Join(f.ssh, "libanswer.so")
+			lib(t, f, l)
+			exe := filepath.Join(f.root, "opt", "app", "server")
+			prog(t, f, exe, l)
+			return exe, nil
+		}, ""},
+		{"DT_NEEDED naming a file that is no library", func(t *testing.T, f fixture) (string, []string) {
+			l := filepath.Join(f.root, "x", "libanswer.so")
+			lib(t, f, l)
+			exe := filepath.Join(f.root, "opt", "app", "server")
+			prog(t, f, exe, l)
+			// Point the DT_NEEDED at a text file of the same name length.
+			notes := filepath.Join(f.home, "notes", "todo-list.md")
+			if len(notes) != len(l) {
+				notes = filepath.Join(f.home, "notes", strings.Repeat("n", len(l)-len(filepath.Join(f.home, "notes"))-1))
+			}
+			if err := os.MkdirAll(filepath.Dir(notes), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, notes, "private notes")
+			b, err := os.ReadFile(exe)
+			if err != nil || !bytes.Contains(b, []byte(l+"\x00")) {
+				t.Fatalf("%s does not name %s: %v", exe, l, err)
+			}
+			writeFile(t, exe, string(bytes.ReplaceAll(b, []byte(l+"\x00"), []byte(notes+"\x00"))))
+			return exe, nil
+		}, ""},
+		{"RUNPATH is an ancestor of the home", func(t *testing.T, f fixture) (string, []string) {
+			srv := filepath.Dir(f.home)
+			lib(t, f, filepath.Join(srv, "libanswer.so"))
+			exe := filepath.Join(f.root, "opt", "app", "bin", "server")
+			prog(t, f, exe, "-L"+srv, "-lanswer", "-Wl,--enable-new-dtags,-rpath,"+srv)
+			return exe, []string{filepath.Join(srv, "libanswer.so")}
+		}, ""},
+		{"RUNPATH /", func(t *testing.T, f fixture) (string, []string) {
+			l := filepath.Join(f.root, "x", "libanswer.so")
+			lib(t, f, l)
+			exe := filepath.Join(f.root, "opt", "app", "bin", "server")
+			prog(t, f, exe, "-L"+filepath.Dir(l), "-lanswer", "-Wl,--enable-new-dtags,-rpath,/")
+			return exe, nil
+		}, ""},
+		{"relative RUNPATH", func(t *testing.T, f fixture) (string, []string) {
+			// ld.so takes it from the working directory: the host's is
+			// not the sandbox's.
+			lib(t, f, filepath.Join(f.home, "lib", "libanswer.so"))
+			t.Chdir(f.home)
+			exe := filepath.Join(f.root, "opt", "app", "bin", "server")
+			prog(t, f, exe, "-L"+filepath.Join(f.home, "lib"), "-lanswer", "-Wl,--enable-new-dtags,-rpath,lib")
+			return exe, nil
+		}, ""},
+		{"LD_LIBRARY_PATH", func(t *testing.T, f fixture) (string, []string) {
+			lib(t, f, filepath.Join(f.ssh, "libanswer.so"))
+			t.Setenv("LD_LIBRARY_PATH", f.ssh)
+			exe := filepath.Join(f.root, "opt", "app", "bin", "server")
+			prog(t, f, exe, "-L"+f.ssh, "-lanswer")
+			return exe, nil
+		}, ""},
+		{"library symlink into the home", func(t *testing.T, f fixture) (string, []string) {
+			real := filepath.Join(f.home, "build", "libanswer.so")
+			lib(t, f, real)
+			link := filepath.Join(f.root, "opt", "app", "lib", "libanswer.so")
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			exe := filepath.Join(f.root, "opt", "app", "bin", "server")
+			prog(t, f, exe, "-L"+filepath.Dir(link), "-lanswer", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
+			return exe, []string{link}
+		}, ""},
+		{"program in the home", func(t *testing.T, f fixture) (string, []string) {
+			exe := filepath.Join(f.home, "go", "bin", "server")
+			copyFile(t, "/bin/true", exe)
+			writeFile(t, filepath.Join(f.home, "go", "bin", "other-tool"), "")
+			return exe, []string{exe}
+		}, ""},
+		{"program in an ancestor of the home", func(t *testing.T, f fixture) (string, []string) {
+			exe := filepath.Join(filepath.Dir(f.home), "server")
+			copyFile(t, "/bin/true", exe)
+			return exe, []string{exe}
+		}, ""},
+		{"#! interpreter in the home", func(t *testing.T, f fixture) (string, []string) {
+			py := filepath.Join(f.root, "opt", "python", "bin", "python3")
+			copyFile(t, "/bin/true", py)
+			venv := filepath.Join(f.home, ".venv", "bin", "python")
+			if err := os.MkdirAll(filepath.Dir(venv), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(py, venv); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(f.home, ".venv", "bin", "activate"), "")
+			script := filepath.Join(f.root, "opt", "s", "server")
+			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, script, "#!"+venv+"\n")
+			return script, []string{venv}
+		}, ""},
+		{"#!/usr/bin/env -S a program in the home", func(t *testing.T, f fixture) (string, []string) {
+			tool := filepath.Join(f.home, ".local", "bin", "tool")
+			copyFile(t, "/bin/true", tool)
+			script := filepath.Join(f.root, "opt", "s", "server")
+			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, script, "#!/usr/bin/env -S "+tool+" --flag\n")
+			return script, []string{tool}
+		}, ""},
+		{"program in a credentials directory", func(t *testing.T, f fixture) (string, []string) {
+			exe := filepath.Join(f.ssh, "server")
+			copyFile(t, "/bin/true", exe)
+			return exe, nil
+		}, "holds credentials"},
+		{"home named through a symlink", func(t *testing.T, f fixture) (string, []string) {
+			link := filepath.Join(f.root, "home-link")
+			if err := os.Symlink(f.home, link); err != nil {
+				t.Fatal(err)
+			}
+			f.user.Homes = []string{link}
+			exe := filepath.Join(link, "bin", "server")
+			copyFile(t, "/bin/true", exe)
+			return exe, []string{exe}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t)
+			exe, files := tc.build(t, f)
+			ms, err := HostRuntime(exe, f.user)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("HostRuntime(%s) = %v, %v; want an error saying %q", exe, destinations(ms), err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRuntime(t, ms)
+			checkUserPaths(t, ms, f.user)
+			want(t, ms, files...)
+		})
+	}
+}
+
+func TestHostRuntimePrivate(t *testing.T) {
+	r := &hostRuntime{homes: withResolved([]string{"/home", "/root", "/var/lib/svc", "/"})}
+	for d, want := range map[string]bool{
+		"/":                    true, // holds every home
+		"/home":                true,
+		"/home/alice/.nvm/bin": true, // any user's home, not only this one's
+		"/root/.local/bin":     true,
+		"/var/lib":             true,
+		"/var/lib/svc/bin":     true,
+		"/var/lib/other":       false,
+		"/opt/tool/bin":        false,
+		"/tmp/build":           false,
+	} {
+		if got := r.private(d); got != want {
+			t.Errorf("private(%s) = %v, want %v", d, got, want)
+		}
 	}
 }
