@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+
+	"github.com/mcpbox/mcpbox/sandbox"
 )
 
 // Check statuses.
@@ -57,6 +59,8 @@ type DoctorOptions struct {
 	Root string
 	// LookPath finds a command; nil means exec.LookPath.
 	LookPath func(name string) (string, error)
+	// Memfd is the --memfd setting sessions use (see MemfdSetting).
+	Memfd MemfdSetting
 }
 
 func (o *DoctorOptions) setDefaults() {
@@ -88,6 +92,7 @@ func Doctor(ctx context.Context, opts DoctorOptions) []Check {
 		checkContainerdVersion(ctx, opts.Address, reach.Status != CheckFail),
 		checkRunc(ctx, opts),
 		checkSeccomp(opts),
+		checkMemfdNoExec(opts),
 		checkCgroups(opts),
 		checkUserNamespaces(opts),
 		checkNftables(),
@@ -490,6 +495,35 @@ func checkUserNamespaces(opts DoctorOptions) Check {
 		c.Detail = fmt.Sprintf("enabled, max_user_namespaces=%d (%s)", n, note)
 	default:
 		c.Detail = "disabled, max_user_namespaces=0 (" + note + ")"
+	}
+	return c
+}
+
+// checkMemfdNoExec says which way sandboxes on this host keep code written
+// into memory from running, as a session would choose it (chooseMemfd):
+// the hook where the kernel has a usable vm.memfd_noexec, else
+// memfd_create refused inside. Both are closed; the second takes memfds
+// away from servers, which is worth a warning when the setting was not
+// asked for.
+func checkMemfdNoExec(opts DoctorOptions) Check {
+	c := Check{Name: "memfd noexec"}
+	host, err := readMemfdHost(opts.Root)
+	if err != nil {
+		c.Status, c.Detail = CheckFail, err.Error()
+		return c
+	}
+	// Sessions run under containerd, whose runc runs hooks as root.
+	choice := chooseMemfd(opts.Memfd, host, true, "mcpbox-init")
+	c.Status, c.Detail = CheckOK, choice.why
+	_, deny := choice.mode.(sandbox.MemfdDeny)
+	switch {
+	case deny && opts.Memfd == MemfdAuto:
+		c.Status = CheckWarn
+		c.Detail += ": programs that use memfds fall back to files (Chromium to /dev/shm) or fail"
+		c.Fix = "Linux 6.6 or later lets each sandbox keep memfd_create, with vm.memfd_noexec=2 (Debian 12: the kernel from bookworm-backports)"
+	case !deny && host.hookProblem(true) != "":
+		c.Status = CheckWarn
+		c.Fix = "use --memfd auto, which refuses memfd_create inside where the hook cannot work"
 	}
 	return c
 }

@@ -117,6 +117,47 @@ func TestProcCgroups(t *testing.T) {
 	}
 }
 
+// TestDoctorMemfdNoExec: doctor says which way sandboxes keep code written
+// into memory from running, as a session on that kernel would choose it.
+func TestDoctorMemfdNoExec(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		release, noexec string // "" leaves the file out
+		setting         MemfdSetting
+		status, detail  string
+		fix             bool
+	}{
+		{"Debian 12", "6.1.0-13-amd64", "", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
+		{"6.5", "6.5.0-35-generic", "0", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
+		{"6.6", "6.6.0", "0", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
+		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
+		{"deny asked for", "6.18.44-fc-v1300", "0", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
+		{"deny asked for on 6.1", "6.1.0-13-amd64", "", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny", false},
+		{"hook asked for on 6.1", "6.1.0-13-amd64", "", MemfdHook, CheckWarn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
+		{"no release", "", "0", MemfdAuto, CheckFail, "kernel release", false},
+		{"bad value", "6.18.0", "3", MemfdAuto, CheckFail, `reads "3"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for path, content := range map[string]string{osReleasePath: tc.release, memfdNoExecPath: tc.noexec} {
+				if content == "" {
+					continue
+				}
+				if err := os.MkdirAll(filepath.Join(root, filepath.Dir(path)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(root, path), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := checkMemfdNoExec(DoctorOptions{Root: root, Memfd: tc.setting})
+			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || (c.Fix != "") != tc.fix {
+				t.Errorf("%+v\nwant status %s, detail with %q, fix %v", c, tc.status, tc.detail, tc.fix)
+			}
+		})
+	}
+}
+
 // fakeHelpers returns an "mcpbox" executable path in a temp dir that also
 // holds (empty) mcpbox-init and mcpbox-probe.
 func fakeHelpers(t *testing.T) string {

@@ -323,7 +323,10 @@ func TestExitAndOutput(t *testing.T) {
 		}
 	})
 	t.Run("stderr flood", func(t *testing.T) {
-		_, stderr, code := e.runScript(t, `const s = "x".repeat(1<<20); for (let i = 0; i < 32; i++) process.stderr.write(s)`)
+		// The client (no input) hangs up at once: the grace period must
+		// outlast writing 32 MiB on a loaded machine, or the server is
+		// stopped mid-flood, which is another test's subject.
+		_, stderr, code := e.runScript(t, `const s = "x".repeat(1<<20); for (let i = 0; i < 32; i++) process.stderr.write(s)`, "--stop-timeout", "2m")
 		if code != 0 || strings.Count(stderr, "x") < 32<<20 {
 			t.Errorf("exit %d with %d bytes of stderr, want 0 and 32 MiB", code, len(stderr))
 		}

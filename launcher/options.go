@@ -53,7 +53,8 @@ type Options struct {
 
 	// Command is the server's command line as the client gave it.
 	Command []string
-	// Mounts are host paths granted to the server (from --mount).
+	// Mounts are host paths granted to the server (from --mount). A
+	// session checks and binds each with its symlinks resolved.
 	Mounts []sandbox.Mount
 	// Env lists "NAME" (value taken from Environ) or "NAME=VALUE" entries;
 	// only these reach the server.
@@ -91,6 +92,10 @@ type Options struct {
 	// ReportViolations reports each syscall the profile denies outright,
 	// on stderr and in the audit log; it is still denied.
 	ReportViolations bool
+	// Memfd is the --memfd setting: how the sandbox keeps code written
+	// into memory from running (see MemfdSetting). The zero value is
+	// MemfdAuto.
+	Memfd MemfdSetting
 
 	// The client's side of the stdio stream; only the broker writes Stdout.
 	Stdin  io.Reader

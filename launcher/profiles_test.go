@@ -41,7 +41,7 @@ func TestBuiltinProfilesRender(t *testing.T) {
 			limits := mergeLimits(p.Limits, sandbox.Limits{})
 			spec, err := sandbox.Spec(sandbox.Policy{
 				Args: []string{"/usr/bin/node", "/srv/server.js"}, Root: "/run/mcpbox/x/rootfs",
-				Limits: limits, Seccomp: filter,
+				Limits: limits, Seccomp: filter, Memfd: sandbox.MemfdNoExecHook{Path: "/usr/local/bin/mcpbox-init"},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -30,7 +31,7 @@ import (
 // profile (never replaced by a weaker one), a path argument that may not
 // be granted.
 func resolveJob(ctx context.Context, opts Options) (*job, error) {
-	home, _ := os.UserHomeDir()
+	u := currentUser(opts.Dirs)
 	spec, isPkg, err := packages.Parse(opts.Command)
 	if err != nil {
 		return nil, &UsageError{Err: err}
@@ -61,7 +62,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 		}
 		ident = broker.Identity{Server: cmd.name, Key: entry.Meta.Ecosystem + ":" + entry.Meta.Name,
 			Package: entry.Meta.Name, Version: entry.Meta.Version}
-	} else if cmd, err = resolveCommand(opts.Command, home); err != nil {
+	} else if cmd, err = resolveCommand(opts.Command, u); err != nil {
 		return nil, err
 	} else {
 		ident = commandIdentity(cmd.name, opts.Command)
@@ -106,37 +107,103 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	if j.allow, err = networkPolicy(netOpts); err != nil {
 		return nil, err
 	}
-
-	for _, m := range opts.Mounts {
-		if _, err := os.Stat(m.Source); err != nil {
-			return nil, &UsageError{Flag: "mount", Err: fmt.Errorf("%s: %w", m.Source, err)}
+	if j.allow != nil {
+		hosts, _ := os.ReadFile(hostsPath) // none: no name to check
+		if err := checkHostsFile(prof, opts.AllowHosts, hosts); err != nil {
+			return nil, err
 		}
 	}
-	j.mounts = append(j.mounts, opts.Mounts...)
-	// The command's own files (a script's package tree) are no path
-	// arguments: they are granted read-only already.
-	pathMounts, err := pathArgMounts(cmd.args[1:], string(prof.PathArgs), home,
-		[]string{opts.Dirs.Config, opts.Dirs.State, opts.Dirs.Cache}, append(slices.Clone(j.mounts), cmd.mounts...))
-	if err != nil {
+
+	if j.mounts, j.uid, j.gid, err = grantMounts(opts, prof, cmd, u); err != nil {
 		return nil, err
 	}
-	j.mounts = append(j.mounts, pathMounts...)
-	j.uid, j.gid = sessionUser(j.mounts, opts.Logger)
+	return j, nil
+}
 
+// grantMounts works out the host paths the server is given beyond its
+// own files (--mount, the profile's mounts, its path arguments), each
+// checked and bound with its symlinks resolved, and the uid and gid it runs
+// as (see sessionUser). The order is --mount, path arguments, then the
+// profile's mounts: at one destination the later wins (dedupeMounts).
+func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths) (mounts []sandbox.Mount, uid, gid uint32, err error) {
+	var explicit []grant
+	for _, m := range opts.Mounts {
+		g, err := u.explicitGrant(m.Source, m.Destination, m.ReadOnly)
+		if err != nil {
+			return nil, 0, 0, &UsageError{Flag: "mount", Err: err}
+		}
+		explicit = append(explicit, grant{Mount: g, what: "--mount " + m.Source})
+	}
+	// A server's state directory is mcpbox's own: it is made here and
+	// handed to whichever user the server runs as, so it plays no part in
+	// choosing that user.
 	state := filepath.Join(opts.Dirs.State, "servers", prof.Name)
+	var fromProfile []grant
+	isState := map[int]bool{}
 	for i, m := range prof.Mounts {
-		src := m.ExpandHost(home, state)
+		src := m.ExpandHost(u.home, state)
+		field := fmt.Sprintf("mounts[%d].host", i)
+		ro := m.Mode != profiles.AccessRW
 		if strings.HasPrefix(m.Host, profiles.StateVar) {
-			if err := ensureStateDir(src, j.uid, j.gid); err != nil {
-				return nil, err
+			if err := os.MkdirAll(src, 0o700); err != nil {
+				return nil, 0, 0, fmt.Errorf("launcher: state dir: %w", err)
+			}
+			real, err := filepath.EvalSymlinks(src)
+			if err != nil {
+				return nil, 0, 0, fmt.Errorf("launcher: state dir: %w", err)
+			}
+			isState[len(fromProfile)] = true
+			fromProfile = append(fromProfile, grant{Mount: sandbox.Mount{Source: real, Destination: m.Path, ReadOnly: ro}, what: "the server's state directory " + real})
+			continue
+		}
+		g, err := u.explicitGrant(src, m.Path, ro)
+		if err != nil {
+			return nil, 0, 0, &UsageError{Flag: "profile", Err: prof.Errorf(field, "%v", err)}
+		}
+		fromProfile = append(fromProfile, grant{Mount: g, what: fmt.Sprintf("profile %s %s (%s)", prof.Name, field, m.Host)})
+	}
+
+	// The command's own files (a script's package tree) are no path
+	// arguments: they are granted read-only already.
+	shown := slices.Clone(cmd.mounts)
+	for _, g := range append(slices.Clone(explicit), fromProfile...) {
+		shown = append(shown, g.Mount)
+	}
+	pathMounts, err := pathArgMounts(cmd.args[1:], string(prof.PathArgs), u, shown)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	grants := explicit
+	for _, m := range pathMounts {
+		grants = append(grants, grant{Mount: m, what: "path argument " + m.Destination})
+	}
+	for i, g := range fromProfile {
+		if !isState[i] {
+			grants = append(grants, g)
+		}
+	}
+	users := slices.Clone(grants)
+	for _, m := range cmd.mounts {
+		users = append(users, grant{Mount: m, what: "the server's own files " + m.Source})
+	}
+	if uid, gid, err = sessionUser(users, opts.Logger); err != nil {
+		return nil, 0, 0, err
+	}
+	for i, g := range fromProfile {
+		if isState[i] {
+			if err := ensureStateDir(g.Source, uid, gid); err != nil {
+				return nil, 0, 0, err
 			}
 		}
-		if _, err := os.Stat(src); err != nil {
-			return nil, &UsageError{Flag: "profile", Err: prof.Errorf(fmt.Sprintf("mounts[%d].host", i), "%s: %v", src, err)}
-		}
-		j.mounts = append(j.mounts, sandbox.Mount{Source: src, Destination: m.Path, ReadOnly: m.Mode != profiles.AccessRW})
 	}
-	return j, nil
+	for _, g := range explicit {
+		mounts = append(mounts, g.Mount)
+	}
+	mounts = append(mounts, pathMounts...)
+	for _, g := range fromProfile {
+		mounts = append(mounts, g.Mount)
+	}
+	return mounts, uid, gid, nil
 }
 
 // checkProfile checks what the profiles package leaves to its users: the
@@ -146,6 +213,30 @@ func checkProfile(p *profiles.Profile) error {
 		if _, err := egress.ParseAllowlist([]string{e}); err != nil {
 			return p.Errorf(fmt.Sprintf("network.allow[%d]", i), "%v", err)
 		}
+	}
+	return nil
+}
+
+// checkHostsFile refuses an exact allowlist entry, from the profile or a
+// flag, that the host's hosts file maps to loopback: the proxy would refuse
+// every connection to it, so it is an error now, naming the entry and what
+// to write instead.
+func checkHostsFile(p *profiles.Profile, flags []string, hosts []byte) error {
+	for i, e := range p.Network.Allow {
+		a, err := egress.ParseAllowlist([]string{e})
+		if err == nil {
+			err = a.CheckHostsFile(hostsPath, hosts)
+		}
+		if err != nil {
+			return &UsageError{Flag: "profile", Err: p.Errorf(fmt.Sprintf("network.allow[%d]", i), "%v", err)}
+		}
+	}
+	a, err := egress.ParseAllowlist(flags)
+	if err == nil {
+		err = a.CheckHostsFile(hostsPath, hosts)
+	}
+	if err != nil {
+		return &UsageError{Flag: "allow-host", Err: err}
 	}
 	return nil
 }
@@ -255,13 +346,16 @@ var installLimits = sandbox.Limits{Memory: 2 << 30, Pids: 512, CPUs: 2, Tmp: 1 <
 // installInSandbox runs an install plan in its own sandbox: the work
 // directory read-write, egress to the registry only, no secrets.
 func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, plan *packages.Plan) error {
-	cmd, err := resolveCommand(plan.Argv, "")
+	cmd, err := resolveCommand(plan.Argv, currentUser(opts.Dirs))
 	if err != nil {
 		return err
 	}
 	cmd.name = "install-" + cmd.name
-	entries := append(slices.Clone(plan.Allow), registryGrants(ctx, plan.Allow, opts.Logger)...)
+	entries, trusted := registryGrants(ctx, plan.Allow, opts.Logger)
 	allow, err := egress.ParseAllowlist(entries)
+	if err == nil {
+		allow, err = allow.Trusting(trusted...)
+	}
 	if err != nil {
 		return fmt.Errorf("launcher: install allowlist: %w", err)
 	}
@@ -272,9 +366,11 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	if err := os.Chown(plan.WorkDir, sandbox.DefaultUID, sandbox.DefaultGID); err != nil {
 		return fmt.Errorf("launcher: install dir: %w", err)
 	}
+	// The work directory stays executable although writable: install
+	// scripts run programs from the node_modules they are installing.
 	j := &job{
 		cmd:     cmd,
-		mounts:  []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir}},
+		mounts:  []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir, WritableExec: true}},
 		env:     plan.Env,
 		allow:   allow,
 		limits:  installLimits,
@@ -295,6 +391,15 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	trust, trustMounts := trustSettings(opts.Environ)
 	j.env = append(j.env, trust...)
 	j.mounts = append(j.mounts, trustMounts...)
+	// Bound from where their symlinks lead, as every bind is (see
+	// pinMounts).
+	for i, m := range j.mounts {
+		real, err := filepath.EvalSymlinks(m.Source)
+		if err != nil {
+			return fmt.Errorf("launcher: install %s: %w", spec, err)
+		}
+		j.mounts[i].Source = real
+	}
 	out := &tailBuffer{max: 64 << 10}
 	denials := &tailBuffer{max: 16 << 10}
 	iopts := opts
@@ -323,31 +428,61 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	return nil
 }
 
-// registryGrants returns cidr: entries for the addresses a registry host
-// resolves to on the host when they are in ranges the proxy refuses by
-// default (a registry mirror on a private network, or one reached through a
-// local forwarder). The registry comes from the package manager's own
-// configuration, which the user controls, so its addresses are trusted; the
-// grant holds for the install step only.
-func registryGrants(ctx context.Context, allow []string, log *slog.Logger) []string {
-	var out []string
+// registryGrants turns the install step's registry entries ("host:port")
+// into an allowlist. The registry comes from the package manager's own
+// configuration, which the user controls, so its addresses are trusted;
+// the grants hold for the install step only. A registry named by a
+// loopback address or localhost (a local mirror) becomes localhost:PORT,
+// one by another address a cidr: grant for it. A registry name that
+// resolves on the host to addresses the proxy refuses by default gets them
+// granted: a private one as a cidr: entry, a loopback one (a name in
+// /etc/hosts, a local forwarder) as a trusted address of that name's
+// lookup, which no entry can express.
+func registryGrants(ctx context.Context, allow []string, log *slog.Logger) (entries []string, trusted []netip.AddrPort) {
 	for _, e := range allow {
-		host, port, err := net.SplitHostPort(e)
+		host, portStr, err := net.SplitHostPort(e)
 		if err != nil {
+			entries = append(entries, e) // the parser says what is wrong with it
 			continue
 		}
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			entries = append(entries, e)
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ip = ip.Unmap().WithZone("")
+			if ip.IsLoopback() || ip.IsUnspecified() {
+				entries = append(entries, "localhost:"+portStr)
+			} else {
+				entries = append(entries, "cidr:"+netip.PrefixFrom(ip, ip.BitLen()).String()+":"+portStr)
+			}
+			continue
+		}
+		if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+			entries = append(entries, "localhost:"+portStr)
+			continue
+		}
+		entries = append(entries, e)
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
 			continue // the proxy resolves again and reports the failure
 		}
 		for _, a := range addrs {
-			if bad, why := egress.Forbidden(a.Unmap()); bad {
-				log.Info("the registry resolves to a reserved address; granting it to the install step", "host", host, "addr", a, "range", why)
-				out = append(out, "cidr:"+netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()+":"+port)
+			a = a.Unmap().WithZone("")
+			bad, why := egress.Forbidden(a)
+			if !bad {
+				continue
+			}
+			log.Info("the registry resolves to a reserved address; granting it to the install step", "host", host, "addr", a, "range", why)
+			if a.IsLoopback() || a.IsUnspecified() {
+				trusted = append(trusted, netip.AddrPortFrom(a, uint16(port)))
+			} else {
+				entries = append(entries, "cidr:"+netip.PrefixFrom(a, a.BitLen()).String()+":"+portStr)
 			}
 		}
 	}
-	return out
+	return entries, trusted
 }
 
 // packageCommand is the command that runs an installed package.
@@ -365,7 +500,12 @@ func packageCommand(e *packages.Entry, spec *packages.Spec) (*command, error) {
 		name: serverName([]string{e.Exec[0]}, filepath.Join(e.Dir, "node_modules", e.Meta.Name, "x")),
 	}
 	for _, p := range e.ReadOnly {
-		c.mounts = append(c.mounts, sandbox.Mount{Source: p, Destination: p, ReadOnly: true})
+		// Bound from where its symlinks lead, as every grant is.
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("launcher: runtime for %s: %w (is it installed?)", e.Meta.Name, err)
+		}
+		c.mounts = append(c.mounts, sandbox.Mount{Source: real, Destination: p, ReadOnly: true})
 	}
 	return c, nil
 }

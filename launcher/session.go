@@ -103,13 +103,20 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	var runtimeMounts []sandbox.Mount
 	if j.image == "" {
 		// In image mode the image is the runtime: nothing of the host's.
-		if runtimeMounts, err = sandbox.HostRuntime(j.cmd.exe); err != nil {
+		if runtimeMounts, err = sandbox.HostRuntime(j.cmd.exe, currentUser(opts.Dirs).sandboxPaths()); err != nil {
 			return fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
 		}
 	}
 	phase("resolve")
 
-	filter, err := seccompFilter(j.seccompAllow)
+	host, err := readMemfdHost("/")
+	if err != nil {
+		return err
+	}
+	// containerd's runc runs hooks as the host's root.
+	memfd := chooseMemfd(opts.Memfd, host, true, initPath)
+	log.Info("memfd", "mode", memfd.mode, "detail", memfd.why)
+	filter, err := seccompFilter(j.seccompAllow, memfd.mode)
 	if err != nil {
 		return err
 	}
@@ -196,7 +203,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
 		}
 	}
-	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
+	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, memfd: memfd.mode, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
 	defer s.cleanup()
 	if err := s.prepare(runtimeMounts, filter); err != nil {
 		return err
@@ -214,8 +221,9 @@ func baseEnv() []string {
 func (s *session) cgroupsPath() string { return "/mcpbox/" + s.id }
 
 // seccompFilter returns the sandbox's seccomp filter after checking that
-// this kernel and libseccomp can enforce it. It fails closed.
-func seccompFilter(extra []string) (*specs.LinuxSeccomp, error) {
+// this kernel and libseccomp can enforce it. It fails closed. In memfd
+// deny mode the filter refuses memfd_create.
+func seccompFilter(extra []string, memfd sandbox.Memfd) (*specs.LinuxSeccomp, error) {
 	if err := seccomp.CheckKernel(); err != nil {
 		return nil, fmt.Errorf("launcher: seccomp cannot be enforced here, so the server is not started: %w", err)
 	}
@@ -225,6 +233,11 @@ func seccompFilter(extra []string) (*specs.LinuxSeccomp, error) {
 	}
 	if len(extra) > 0 {
 		if p, err = seccomp.WithAllowed(p, extra...); err != nil {
+			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
+		}
+	}
+	if _, deny := memfd.(sandbox.MemfdDeny); deny {
+		if p, err = seccomp.WithMemfdDenied(p); err != nil {
 			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
 		}
 	}
@@ -258,6 +271,13 @@ type session struct {
 	imageDir  string           // where the image's view is mounted on the host
 	view      bool             // the view snapshot (key id) exists
 	leaseDone func(context.Context) error
+
+	// memfd is how the sandbox keeps code written into memory from running.
+	memfd sandbox.Memfd
+
+	// pins hold the host objects behind the binds mcpbox checked, to
+	// compare with what the runtime mounted (see pin_linux.go).
+	pins []pin
 }
 
 // prepare creates the session directory (empty root, synthetic /etc files,
@@ -288,6 +308,11 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	if s.net != nil {
 		files["/etc/resolv.conf"] = s.net.resolvConf()
 	}
+	// The run directory may be reached through a symlink.
+	etc, err := filepath.EvalSymlinks(etc)
+	if err != nil {
+		return fmt.Errorf("launcher: session dir: %w", err)
+	}
 	for _, name := range sortedKeys(files) {
 		host := filepath.Join(etc, filepath.Base(name))
 		if err := os.WriteFile(host, files[name], 0o644); err != nil {
@@ -313,9 +338,23 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 			return fmt.Errorf("launcher: fifo %s: %w", p, err)
 		}
 	}
+	initPath, err := filepath.EvalSymlinks(s.initPath)
+	if err != nil {
+		return fmt.Errorf("launcher: %w", err)
+	}
+	if ioDir, err = filepath.EvalSymlinks(ioDir); err != nil {
+		return fmt.Errorf("launcher: session dir: %w", err)
+	}
 	mounts = append(mounts,
-		sandbox.Mount{Source: s.initPath, Destination: sandboxInit, ReadOnly: true},
+		sandbox.Mount{Source: initPath, Destination: sandboxInit, ReadOnly: true},
 		sandbox.Mount{Source: ioDir, Destination: sandboxIO, ReadOnly: true})
+	// Every bind's source is a path without symlinks (the grants and the
+	// runtime were resolved when they were checked, mcpbox's own files
+	// here), held open until runc has mounted it: run compares the two.
+	mounts = dedupeMounts(mounts)
+	if s.pins, err = pinMounts(mounts); err != nil {
+		return err
+	}
 	cmdArgs := cmd.args
 	var newOpts []containerd.NewContainerOpts
 	if s.image != nil {
@@ -349,6 +388,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 		CgroupsPath: s.cgroupsPath(),
 		Limits:      s.job.limits,
 		Seccomp:     filter,
+		Memfd:       s.memfd,
 	})
 	if err != nil {
 		return fmt.Errorf("launcher: %w", err)
@@ -499,6 +539,10 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	s.task, err = s.container.NewTask(bg, cio.NullIO)
 	if err != nil {
 		return fmt.Errorf("launcher: create task %s: %w", s.id, err)
+	}
+	// runc has made the mounts; the server has not run yet.
+	if err := verifyPins(s.task.Pid(), s.pins); err != nil {
+		return err
 	}
 	phase("create")
 
@@ -707,6 +751,7 @@ func (s *session) cleanup() {
 			s.log.Warn("delete task", "id", s.id, "err", err)
 		}
 	}
+	closePins(s.pins)
 	if s.stdin != nil {
 		s.stdin.Close()
 		s.stdout.Close()

@@ -220,7 +220,9 @@ func sizeOpt(n int64) string {
 
 // WithSystemMounts adds the kernel filesystems every sandbox needs: /proc,
 // a tmpfs /dev with devpts, /dev/shm (shmSize bytes, 0 means DefaultTmp) and
-// mqueue, and read-only /sys and /sys/fs/cgroup.
+// mqueue, and read-only /sys and /sys/fs/cgroup. Each writable one is
+// noexec, /dev included: nothing there is a program, and runc's masks of
+// /proc files are binds of /dev/null that take over its flags.
 func WithSystemMounts(shmSize int64) SpecOpt {
 	return func(s *specs.Spec) error {
 		if shmSize < 0 {
@@ -233,7 +235,7 @@ func WithSystemMounts(shmSize int64) SpecOpt {
 			specs.Mount{Destination: "/proc", Type: "proc", Source: "proc",
 				Options: []string{"nosuid", "noexec", "nodev"}},
 			specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs",
-				Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+				Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=65536k"}},
 			// gid=5 is the kernel's tty group number, as in containerd's
 			// and moby's defaults; it needs no /etc/group entry.
 			specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
@@ -298,8 +300,9 @@ func checkTmpfs(dst string, size int64) error {
 
 // WithBinds adds each Mount as a bind mount: non-recursive (so a read-only
 // bind has no writable submounts, and host mounts below the source stay
-// out), nosuid and nodev, plus ro and noexec as the Mount asks. A bind
-// replaces an earlier mount at the same destination.
+// out), nosuid and nodev, plus ro as the Mount asks, and noexec when the
+// Mount asks or is writable without WritableExec. A bind replaces an
+// earlier mount at the same destination.
 func WithBinds(mounts []Mount) SpecOpt {
 	return func(s *specs.Spec) error {
 		ms := make([]specs.Mount, 0, len(mounts))
@@ -311,7 +314,7 @@ func WithBinds(mounts []Mount) SpecOpt {
 				return fmt.Errorf("sandbox: bind %s: destination %q is not an absolute path", m.Source, m.Destination)
 			}
 			opts := []string{"bind", "nosuid", "nodev"}
-			if m.NoExec {
+			if m.NoExec || !m.ReadOnly && !m.WritableExec {
 				opts = append(opts, "noexec")
 			}
 			if m.ReadOnly {
@@ -453,6 +456,43 @@ func WithSeccomp(p *specs.LinuxSeccomp) SpecOpt {
 			return errors.New("sandbox: seccomp profile has no default action")
 		}
 		ensureLinux(s).Seccomp = p
+		return nil
+	}
+}
+
+// MemfdHookArg is the argument with which mcpbox-init runs as the hook
+// that WithMemfdNoExec installs (cmd/mcpbox-init spells it the same).
+const MemfdHookArg = "--oci-hook=memfd-noexec"
+
+// memfdHookTimeout bounds the hook, in seconds: it writes one sysctl and
+// creates two memfds to check it.
+const memfdHookTimeout = 10
+
+// WithMemfdNoExec makes runc run hook, the host path of mcpbox-init, with
+// MemfdHookArg as the sandbox's only createContainer hook. runc runs such a
+// hook from its init process inside the sandbox's new pid namespace, before
+// it loads seccomp, drops capabilities and starts the process; the hook sets
+// vm.memfd_noexec to 2 there, and the sandbox cannot lower it (it has no
+// capabilities, and no pid namespace is less strict than its parent). Every
+// memfd in the sandbox is then created without exec permission and sealed
+// so, and memfd_create(MFD_EXEC) fails: a program cannot write code into
+// memory and execve it, although every writable mount is noexec. The hook
+// fails, and with it the container, if it cannot enforce the setting. Spec
+// adds it for MemfdNoExecHook; MemfdDeny is for hosts where it cannot work.
+//
+// A hook because nothing else can set it: runc refuses vm.* keys in
+// linux.sysctl (only namespaced sysctls it lists are accepted), and the
+// sandbox's own processes have no capabilities.
+func WithMemfdNoExec(hook string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if !filepath.IsAbs(hook) {
+			return fmt.Errorf("sandbox: memfd hook %q: not an absolute path", hook)
+		}
+		timeout := memfdHookTimeout
+		if s.Hooks == nil {
+			s.Hooks = &specs.Hooks{}
+		}
+		s.Hooks.CreateContainer = []specs.Hook{{Path: hook, Args: []string{hook, MemfdHookArg}, Timeout: &timeout}}
 		return nil
 	}
 }

@@ -83,9 +83,9 @@ func TestOptionsOnEmptySpec(t *testing.T) {
 			cg, _ := mountAt(s, "/sys/fs/cgroup")
 			_, pts := mountAt(s, "/dev/pts")
 			_, mq := mountAt(s, "/dev/mqueue")
-			_, dev := mountAt(s, "/dev")
-			return len(s.Mounts) == 7 && pts && mq && dev &&
-				proc.Type == "proc" && hasOpts(proc, "nosuid", "noexec", "nodev") &&
+			dev, _ := mountAt(s, "/dev")
+			return len(s.Mounts) == 7 && pts && mq && dev.Type == "tmpfs" &&
+				proc.Type == "proc" && hasOpts(proc, "nosuid", "noexec", "nodev") && hasOpts(dev, "nosuid", "noexec") &&
 				hasOpts(shm, "size=1024k", "noexec") && hasOpts(sys, "ro") && cg.Type == "cgroup" && hasOpts(cg, "ro")
 		}},
 		{"WithSystemMounts default shm", WithSystemMounts(0), func(s *specs.Spec) bool {
@@ -105,6 +105,38 @@ func TestOptionsOnEmptySpec(t *testing.T) {
 			d, _ := mountAt(s, "/d")
 			return b.Type == "bind" && b.Source == "/a" && reflect.DeepEqual(b.Options, []string{"bind", "nosuid", "nodev", "ro"}) &&
 				reflect.DeepEqual(d.Options, []string{"bind", "nosuid", "nodev", "noexec"})
+		}},
+		// A writable bind is noexec unless it says WritableExec; on a
+		// read-only bind WritableExec means nothing and NoExec decides.
+		{"WithBinds writable", WithBinds([]Mount{
+			{Source: "/a", Destination: "/rw"},
+			{Source: "/a", Destination: "/rw-exec", WritableExec: true},
+			{Source: "/a", Destination: "/rw-exec-noexec", WritableExec: true, NoExec: true},
+			{Source: "/a", Destination: "/ro-exec", ReadOnly: true, WritableExec: true},
+			{Source: "/a", Destination: "/ro-noexec", ReadOnly: true, NoExec: true, WritableExec: true},
+		}), func(s *specs.Spec) bool {
+			want := map[string][]string{
+				"/rw":             {"bind", "nosuid", "nodev", "noexec"},
+				"/rw-exec":        {"bind", "nosuid", "nodev"},
+				"/rw-exec-noexec": {"bind", "nosuid", "nodev", "noexec"},
+				"/ro-exec":        {"bind", "nosuid", "nodev", "ro"},
+				"/ro-noexec":      {"bind", "nosuid", "nodev", "noexec", "ro"},
+			}
+			for dst, opts := range want {
+				if m, _ := mountAt(s, dst); !reflect.DeepEqual(m.Options, opts) {
+					return false
+				}
+			}
+			return len(s.Mounts) == len(want)
+		}},
+		{"WithMemfdNoExec", WithMemfdNoExec("/opt/mcpbox/mcpbox-init"), func(s *specs.Spec) bool {
+			h := s.Hooks
+			if h == nil || len(h.CreateContainer) != 1 || len(h.Prestart)+len(h.CreateRuntime)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) != 0 {
+				return false
+			}
+			c := h.CreateContainer[0]
+			return c.Path == "/opt/mcpbox/mcpbox-init" && reflect.DeepEqual(c.Args, []string{"/opt/mcpbox/mcpbox-init", MemfdHookArg}) &&
+				c.Timeout != nil && *c.Timeout > 0 && len(c.Env) == 0
 		}},
 		{"WithLimits defaults", WithLimits(Limits{}), func(s *specs.Spec) bool {
 			r := s.Linux.Resources
@@ -182,6 +214,8 @@ func TestOptionErrors(t *testing.T) {
 		{"negative memory", WithLimits(Limits{Memory: -5}), "memory"},
 		{"NaN cpus", WithLimits(Limits{CPUs: nan()}), "cpus"},
 		{"nil seccomp", WithSeccomp(nil), "no seccomp profile"},
+		{"relative memfd hook", WithMemfdNoExec("mcpbox-init"), "memfd hook"},
+		{"no memfd hook", WithMemfdNoExec(""), "memfd hook"},
 		{"bad hostname", WithHostname("-x"), "hostname"},
 		{"long label", WithHostname(strings.Repeat("a", 64)), "hostname"},
 		{"compose stops at first error", Compose(WithHostname("ok"), WithSeccomp(nil), WithHostname("-bad")), "no seccomp profile"},
@@ -236,6 +270,7 @@ func TestOptionOrder(t *testing.T) {
 		WithDeviceAllowlist(),
 		WithCgroupsPath("/c"),
 		WithSeccomp(fakeSeccomp()),
+		WithMemfdNoExec("/opt/mcpbox/mcpbox-init"),
 	}
 	ref := &specs.Spec{}
 	if err := Compose(opts...)(ref); err != nil {

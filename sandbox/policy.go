@@ -3,7 +3,8 @@
 // It owns the shape of the sandbox: the read-only root, the host runtime
 // binds of the "host" rootfs mode (HostRuntime) and its synthetic /etc
 // files (SyntheticEtc), tmpfs mounts, namespaces, masked paths,
-// capabilities, rlimits and cgroup limits. Spec builds the whole spec from
+// capabilities, rlimits, cgroup limits and how memfds are kept from being
+// executed (Memfd). Spec builds the whole spec from
 // a Policy; the SpecOpt options it composes are exported for callers that
 // assemble a spec themselves. It is pure: it builds a specs.Spec and reads
 // host paths only to decide what to bind or mask. It does not create
@@ -22,11 +23,19 @@ type Mount struct {
 	Source      string // absolute host path
 	Destination string // absolute path inside the sandbox
 	ReadOnly    bool
-	// NoExec forbids executing (and mmap PROT_EXEC of) files under the
-	// mount. Set it for data grants; leave it false for anything that
-	// holds programs or shared libraries (HostRuntime, package caches
-	// with native addons).
+	// NoExec forbids executing (and mmap PROT_EXEC of) files under a
+	// read-only mount. Set it for data grants; leave it false for
+	// anything that holds programs or shared libraries (HostRuntime,
+	// package caches with native addons). A writable mount is noexec
+	// whatever NoExec says, unless WritableExec is set.
 	NoExec bool
+	// WritableExec keeps a writable mount executable. Without it a
+	// program the sandbox wrote there could be run, which is code that no
+	// grant put in place (the same hole as executing a memfd). Only the
+	// package install step sets it: npm's install scripts run programs
+	// from the node_modules they are installing. Ignored, and NoExec
+	// applies, on a read-only mount.
+	WritableExec bool
 }
 
 // Limits are the resource limits of one sandbox. Zero means "use the
@@ -78,4 +87,9 @@ type Policy struct {
 	// Seccomp is the filter to install. nil is an error: a sandbox without
 	// seccomp is never built.
 	Seccomp *specs.LinuxSeccomp
+	// Memfd is how the sandbox keeps code written into memory from being
+	// executed: MemfdNoExecHook or MemfdDeny. nil is an error: a sandbox
+	// in which a program can write code into a memfd and execute it is
+	// never built.
+	Memfd Memfd
 }

@@ -99,21 +99,25 @@ func (l Limits) check() error {
 //     noNewPrivileges, rlimits NOFILE, CORE=0 and FSIZE.
 //   - mounts: /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and
 //     /sys/fs/cgroup (read-only), tmpfs /tmp and home (nosuid, nodev,
-//     noexec, sized by Limits.Tmp), then p.Mounts as binds; sorted so that
-//     a parent is always mounted before what lies inside it.
+//     noexec, sized by Limits.Tmp), then p.Mounts as binds, writable ones
+//     noexec unless marked WritableExec; sorted so that a parent is always
+//     mounted before what lies inside it.
 //   - namespaces pid, ipc, uts, mount, network (p.NetNS or a new one),
 //     cgroup; no user namespace (see WithNamespaces).
 //   - moby's masked and read-only paths.
 //   - cgroup limits: memory (swap equal to it), pids, CPU quota, and a
 //     device cgroup that allows only the standard character devices.
 //   - linux.cgroupsPath p.CgroupsPath and seccomp p.Seccomp.
+//   - p.Memfd: for MemfdNoExecHook, the createContainer hook that makes
+//     every memfd non-executable (WithMemfdNoExec); for MemfdDeny nothing,
+//     after checking that p.Seccomp refuses memfd_create.
 func Spec(p Policy) (*specs.Spec, error) {
 	p, err := resolve(p)
 	if err != nil {
 		return nil, err
 	}
 	s := &specs.Spec{Version: OCIVersion}
-	err = Compose(
+	opts := []SpecOpt{
 		WithReadonlyRoot(p.Root),
 		WithProcess(p.Args, p.Env, p.Cwd),
 		WithUser(p.UID, p.GID),
@@ -132,8 +136,8 @@ func Spec(p Policy) (*specs.Spec, error) {
 		WithDeviceAllowlist(),
 		WithCgroupsPath(p.CgroupsPath),
 		WithSeccomp(p.Seccomp),
-	)(s)
-	if err != nil {
+	}
+	if err := Compose(append(opts, memfdOpts(p.Memfd)...)...)(s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -153,6 +157,9 @@ func under(p, dir string) bool {
 func resolve(p Policy) (Policy, error) {
 	if p.Seccomp == nil {
 		return p, ErrNoSeccomp
+	}
+	if err := checkMemfd(p.Memfd, p.Seccomp); err != nil {
+		return p, err
 	}
 	if len(p.Args) == 0 {
 		return p, errors.New("sandbox: policy has no args: nothing to run")

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,7 @@ func minimalPolicy() Policy {
 		Env:     []string{"PATH=" + DefaultPath, "HOME=" + DefaultHome},
 		Root:    "/var/lib/mcpbox/sessions/s1/root",
 		Seccomp: fakeSeccomp(),
+		Memfd:   MemfdNoExecHook{Path: "/usr/local/bin/mcpbox-init"},
 	}
 }
 
@@ -210,6 +212,110 @@ func TestSpecContents(t *testing.T) {
 	if !strings.Contains(home, "uid=65534") || !strings.Contains(home, "mode=0700") || !strings.Contains(home, "noexec") {
 		t.Errorf("home options = %s", home)
 	}
+	if h := s.Hooks; h == nil || len(h.CreateContainer) != 1 || h.CreateContainer[0].Path != "/usr/local/bin/mcpbox-init" ||
+		!slices.Equal(h.CreateContainer[0].Args, []string{"/usr/local/bin/mcpbox-init", MemfdHookArg}) {
+		t.Errorf("hooks = %+v, want the memfd hook alone", s.Hooks)
+	}
+}
+
+// TestSpecWritableMountsNoExec: whatever the policy asks, a sandbox has no
+// writable mount on which a program it wrote could be executed, unless a
+// bind says WritableExec.
+func TestSpecWritableMountsNoExec(t *testing.T) {
+	p := fullPolicy()
+	p.Mounts = append(p.Mounts,
+		Mount{Source: "/home/alice/data", Destination: "/data"},
+		Mount{Source: "/home/alice/file", Destination: "/home/mcp/file"},
+		Mount{Source: "/var/cache/install", Destination: "/work", WritableExec: true},
+	)
+	s, err := Spec(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		writable := !slices.Contains(m.Options, "ro")
+		if writable && !slices.Contains(m.Options, "noexec") && m.Destination != "/work" {
+			t.Errorf("%s (%s) is writable and executable: %v", m.Destination, m.Type, m.Options)
+		}
+	}
+	if w, _ := mountAt(s, "/work"); slices.Contains(w.Options, "noexec") {
+		t.Errorf("/work with WritableExec is noexec: %v", w.Options)
+	}
+}
+
+func TestSpecNoMemfdModeIsRefused(t *testing.T) {
+	p := minimalPolicy()
+	p.Memfd = nil
+	if _, err := Spec(p); !errors.Is(err, errNoMemfd) {
+		t.Errorf("error = %v, want errNoMemfd", err)
+	}
+}
+
+// TestSpecMemfdDeny: in deny mode the spec has no hook, and it is built
+// only with a seccomp profile that refuses memfd_create whatever the
+// rules for it or the default say.
+func TestSpecMemfdDeny(t *testing.T) {
+	enosys := uint(38)
+	deny := specs.LinuxSyscall{Names: []string{"memfd_create"}, Action: specs.ActErrno, ErrnoRet: &enosys}
+	allowIf := specs.LinuxSyscall{Names: []string{"memfd_create", "read"}, Action: specs.ActAllow,
+		Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0x10, Op: specs.OpMaskedEqual}}}
+	profile := func(def specs.LinuxSeccompAction, rules ...specs.LinuxSyscall) *specs.LinuxSeccomp {
+		p := fakeSeccomp()
+		p.DefaultAction = def
+		p.Syscalls = append(p.Syscalls, rules...)
+		return p
+	}
+	for _, tc := range []struct {
+		name    string
+		seccomp *specs.LinuxSeccomp
+		ok      bool
+	}{
+		{"ENOSYS rule", profile(specs.ActErrno, deny), true},
+		{"ENOSYS rule, allowing default", profile(specs.ActAllow, deny), true},
+		{"no rule, denying default", profile(specs.ActErrno), true},
+		{"no rule, killing default", profile(specs.ActKillProcess), true},
+		{"no rule, allowing default", profile(specs.ActAllow), false},
+		{"no rule, logging default", profile(specs.ActLog), false},
+		{"conditional allow", profile(specs.ActErrno, allowIf), false},
+		{"deny and a conditional allow", profile(specs.ActErrno, deny, allowIf), false},
+		{"notify", profile(specs.ActErrno, specs.LinuxSyscall{Names: []string{"memfd_create"}, Action: specs.ActNotify}), false},
+		{"trace", profile(specs.ActErrno, specs.LinuxSyscall{Names: []string{"memfd_create"}, Action: specs.ActTrace}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := minimalPolicy()
+			p.Memfd = MemfdDeny{}
+			p.Seccomp = tc.seccomp
+			s, err := Spec(p)
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "memfd deny") {
+					t.Errorf("Spec: %v, want a memfd deny error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Hooks != nil {
+				t.Errorf("hooks = %+v, want none in deny mode", s.Hooks)
+			}
+			if s.Linux.Seccomp != tc.seccomp {
+				t.Error("the spec's seccomp is not the policy's")
+			}
+		})
+	}
+}
+
+// fakeMemfd is a Memfd from outside the package's two modes.
+type fakeMemfd struct{ MemfdDeny }
+
+func TestSpecUnknownMemfdMode(t *testing.T) {
+	for _, m := range []Memfd{fakeMemfd{}, &MemfdNoExecHook{Path: "/usr/local/bin/mcpbox-init"}, &MemfdDeny{}} {
+		p := minimalPolicy()
+		p.Memfd = m
+		if _, err := Spec(p); err == nil || !strings.Contains(err.Error(), "not one this package builds") {
+			t.Errorf("%T: %v, want an error", m, err)
+		}
+	}
 }
 
 func TestSpecCopiesPolicy(t *testing.T) {
@@ -232,6 +338,10 @@ func TestSpecRejects(t *testing.T) {
 		want   string
 	}{
 		{"no seccomp", func(p *Policy) { p.Seccomp = nil }, "sandbox: no seccomp profile: refusing to build a sandbox without one"},
+		{"no memfd mode", func(p *Policy) { p.Memfd = nil }, "no memfd mode"},
+		{"empty memfd hook", func(p *Policy) { p.Memfd = MemfdNoExecHook{} }, `memfd hook "": not an absolute path`},
+		{"relative memfd hook", func(p *Policy) { p.Memfd = MemfdNoExecHook{Path: "bin/mcpbox-init"} }, `memfd hook "bin/mcpbox-init": not an absolute path`},
+		{"memfd deny with an allowing profile", func(p *Policy) { p.Memfd, p.Seccomp.DefaultAction = MemfdDeny{}, specs.ActAllow }, "memfd deny"},
 		{"seccomp without default action", func(p *Policy) { p.Seccomp = &specs.LinuxSeccomp{} }, "no default action"},
 		{"no args", func(p *Policy) { p.Args = nil }, "no args"},
 		{"relative program", func(p *Policy) { p.Args = []string{"node", "x.js"} }, `program "node": not an absolute path`},

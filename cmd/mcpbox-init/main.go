@@ -15,8 +15,13 @@
 //
 // It exits with the server's exit code, or 128+n if a signal n killed it. It
 // does nothing else: no set-up of mounts, users or privileges (runc did all
-// that before it started), and it never runs as anything but the sandbox's
-// user.
+// that before it started), and as pid 1 it never runs as anything but the
+// sandbox's user.
+//
+// Its one other mode is `mcpbox-init --oci-hook=memfd-noexec`, which runc
+// runs as root while it creates the sandbox, as a createContainer hook: it
+// makes every memfd in the sandbox's pid namespace non-executable (see
+// memfdHook), and refuses to run anywhere else.
 package main
 
 import (
@@ -30,6 +35,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == memfdHookArg {
+		os.Exit(memfdHook(os.Stdin, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -41,6 +41,9 @@ func childTable() map[string]childFunc {
 	for k, v := range resourceChildren() {
 		m[k] = v
 	}
+	for k, v := range execChildren() {
+		m[k] = v
+	}
 	return m
 }
 

@@ -177,7 +177,8 @@ func names(ents []os.DirEntry, max int) string {
 // mount is one line of /proc/self/mountinfo.
 type mount struct {
 	point, fstype string
-	opts          map[string]bool
+	opts          map[string]bool // the mount's own options (ro, noexec...)
+	super         map[string]bool // the filesystem's options
 }
 
 func readMounts() ([]mount, error) {
@@ -186,21 +187,30 @@ func readMounts() ([]mount, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseMountinfo(f)
+}
+
+func parseMountinfo(r io.Reader) ([]mount, error) {
 	var ms []mount
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 7 {
 			continue
 		}
-		m := mount{point: unescapeMount(fields[4]), opts: map[string]bool{}}
+		m := mount{point: unescapeMount(fields[4]), opts: map[string]bool{}, super: map[string]bool{}}
 		for _, o := range strings.Split(fields[5], ",") {
 			m.opts[o] = true
 		}
 		for i := 6; i < len(fields)-1; i++ {
 			if fields[i] == "-" {
 				m.fstype = fields[i+1]
+				if i+3 < len(fields) {
+					for _, o := range strings.Split(fields[i+3], ",") {
+						m.super[o] = true
+					}
+				}
 				break
 			}
 		}

@@ -5,8 +5,8 @@
 // func int80getpid() int64
 //
 // Calls the i386 getpid (20) through the 32-bit system call gate. A sandbox
-// must refuse the compat table: seccomp kills the caller or the kernel lacks
-// IA32 emulation and returns -ENOSYS.
+// must refuse the compat table: seccomp kills the caller, or the kernel lacks
+// IA32 emulation and the instruction faults (SIGSEGV; see childInt80).
 TEXT ·int80getpid(SB),NOSPLIT,$0-8
 	MOVQ	$20, AX
 	INT	$0x80

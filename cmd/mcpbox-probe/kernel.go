@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,20 +230,37 @@ func childInt80([]string) result {
 	// libseccomp's default for a foreign architecture): the call then
 	// never returns, and the rest of the process goes on. So it runs on a
 	// thread of its own, and silence means it was stopped.
+	//
+	// A kernel without IA32 emulation (CONFIG_IA32_EMULATION off, or
+	// ia32_emulation=0 since Linux 6.7) has no gate at 0x80: the
+	// instruction faults (SIGSEGV), which SetPanicOnFault turns into a
+	// panic this goroutine recovers from instead of a crash.
 	type answer struct {
-		ret int64
-		ok  bool
+		ret   int64
+		ok    bool
+		fault bool
 	}
 	ch := make(chan answer, 1)
 	go func() {
 		runtime.LockOSThread() // the thread dies with the call; never unlock
+		debug.SetPanicOnFault(true)
+		defer func() {
+			if v := recover(); v != nil {
+				ch <- answer{fault: true}
+			}
+		}()
 		ret, ok := int80Getpid()
-		ch <- answer{ret, ok}
+		ch <- answer{ret: ret, ok: ok}
 	}()
 	var ret int64
 	var ok bool
 	select {
 	case a := <-ch:
+		if a.fault {
+			r := pass(outcomeDenied, "INT $0x80 faulted: this kernel has no 32-bit system call gate (no IA32 emulation)")
+			r.Signal = "SIGSEGV"
+			return r
+		}
 		ret, ok = a.ret, a.ok
 	case <-time.After(2 * time.Second):
 		return result{Outcome: outcomeDenied, Pass: true, Detail: "the calling thread never came back from INT $0x80: seccomp killed it"}

@@ -120,6 +120,7 @@ func allProbes() []probe {
 	ps = append(ps, identityProbes()...)
 	ps = append(ps, environProbes()...)
 	ps = append(ps, fsProbes()...)
+	ps = append(ps, execProbes()...)
 	ps = append(ps, kernelProbes()...)
 	ps = append(ps, networkProbes()...)
 	ps = append(ps, resourceProbes()...)
@@ -129,6 +130,9 @@ func allProbes() []probe {
 func main() {
 	// Before anything opens a file: which fds did we inherit?
 	fds := snapshotFDs()
+	if len(os.Args) == 2 && os.Args[1] == execMarkerArg {
+		os.Exit(execMarker(os.Stdout))
+	}
 	if len(os.Args) > 1 && os.Args[1] == childArg {
 		os.Exit(childMain(os.Args[2:]))
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,15 +13,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpbox/mcpbox/internal/testutil"
 )
 
-// These tests never run a probe: they build the program and check what it
-// prints and refuses outside a sandbox.
+// These tests run no probe that could change the machine: they build the
+// program and check what it prints and refuses outside a sandbox. The one
+// exception, the exec probes (TestExecProbesOnHost), can at worst execute
+// this test binary as the marker.
 
 var (
 	buildOnce sync.Once
@@ -50,6 +59,19 @@ func probeBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// What the exec probes run when the kernel lets them: here, a copy of
+	// this test binary (see TestExecProbesOnHost).
+	if len(os.Args) == 2 && os.Args[1] == execMarkerArg {
+		os.Exit(execMarker(os.Stdout))
+	}
+	if name := os.Getenv(execHelperEnv); name != "" {
+		os.Exit(execHelper(name))
+	}
+	// Helper process for TestInt80Child: the probe's own child function.
+	if os.Getenv("MCPBOX_PROBE_TEST_INT80_CHILD") == "1" {
+		_ = json.NewEncoder(os.Stdout).Encode(childInt80(nil))
+		os.Exit(0)
+	}
 	// Helper process for TestInt80: the call may kill its caller (SIGSYS).
 	if os.Getenv("MCPBOX_PROBE_TEST_INT80") == "1" {
 		ret, _ := int80Getpid()
@@ -415,7 +437,7 @@ func TestChildTableCoversChildren(t *testing.T) {
 	for _, name := range []string{"noop", "hold", "kernel/mount-tmpfs", "kernel/mount-cgroup", "kernel/mount-proc",
 		"kernel/umount-kcore", "kernel/fsopen", "kernel/setns-net", "kernel/pivot-root", "kernel/chroot",
 		"kernel/ptrace-pid1", "kernel/int80", "kernel/seccomp-listener", "kernel/personality",
-		"resources/fds", "resources/fsize", "resources/tmpfill", "resources/memhog"} {
+		"resources/fds", "resources/fsize", "resources/tmpfill", "resources/memhog", "fs/execveat-memfd"} {
 		if tab[name] == nil {
 			t.Errorf("no child %q", name)
 		}
@@ -444,6 +466,36 @@ func TestForkHolder(t *testing.T) {
 	}
 }
 
+// TestInt80Child runs the probe's INT $0x80 attempt on the host, where no
+// seccomp filter stops it: the kernel either answers the i386 getpid (IA32
+// emulation) or faults (none), and the probe must report either without
+// crashing.
+func TestInt80Child(t *testing.T) {
+	if !haveInt80 {
+		t.Skip("INT $0x80 exists only on amd64")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MCPBOX_PROBE_TEST_INT80_CHILD=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the int80 child crashed: %v\n%s", err, tail(stderr.String(), 600))
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("printed %q: %v", out, err)
+	}
+	switch {
+	case r.Outcome == outcomeAllowed && strings.Contains(r.Detail, "returned"):
+		t.Logf("IA32 emulation: %s", r.Detail)
+	case r.Pass && r.Signal == "SIGSEGV":
+		t.Logf("no IA32 emulation: %s", r.Detail)
+	default:
+		t.Errorf("result %+v, want the i386 getpid's answer or a fault", r)
+	}
+}
+
 func TestInt80(t *testing.T) {
 	if !haveInt80 {
 		t.Skip("INT $0x80 exists only on amd64")
@@ -462,4 +514,222 @@ func TestInt80(t *testing.T) {
 		t.Errorf("i386 getpid = %d, want the helper's pid %d or -ENOSYS/-EPERM", ret, cmd.Process.Pid)
 	}
 	t.Logf("i386 getpid through INT $0x80 returned %d (helper pid %d)", ret, cmd.Process.Pid)
+}
+
+func TestParseMountinfo(t *testing.T) {
+	in := `22 1 0:20 / / ro,relatime - overlay overlay rw,lowerdir=/a
+23 22 0:21 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k
+24 22 0:22 / /data rw,nosuid,nodev - ext4 /dev/sda1 rw
+25 22 0:23 / /ro\040super rw - ext4 /dev/sda2 ro
+`
+	ms, err := parseMountinfo(strings.NewReader(in))
+	if err != nil || len(ms) != 4 {
+		t.Fatalf("parseMountinfo = %v, %v", ms, err)
+	}
+	if m := ms[3]; m.point != "/ro super" || m.fstype != "ext4" || !m.opts["rw"] || !m.super["ro"] {
+		t.Errorf("last mount = %+v", m)
+	}
+	if !ms[1].opts["noexec"] || !ms[1].super["rw"] {
+		t.Errorf("/tmp = %+v", ms[1])
+	}
+}
+
+// TestWritableExecMounts: a mount fails the probe when a program could be
+// written to it and run, and only then.
+func TestWritableExecMounts(t *testing.T) {
+	in := `1 0 0:1 / / ro - tmpfs tmpfs rw
+2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw
+3 1 0:3 / /data rw,nosuid,nodev - ext4 /dev/sda1 rw
+4 1 0:4 / /readonly-super rw,nosuid - ext4 /dev/sda2 ro
+5 1 0:5 / /proc/kcore rw,nosuid - tmpfs tmpfs rw
+6 1 0:6 / /file rw,nosuid - ext4 /dev/sda1 rw
+7 1 0:7 / /usr ro,nosuid - ext4 /dev/sda1 rw
+`
+	ms, err := parseMountinfo(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := map[string]bool{"/proc/kcore": true}
+	var got []string
+	for _, m := range writableExecMounts(ms, func(p string) bool { return devices[p] }) {
+		got = append(got, m.point)
+	}
+	if want := []string{"/data", "/file"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("writable and executable: %v, want %v", got, want)
+	}
+}
+
+// The exec marker runs anywhere: it only prints that it ran. With any other
+// argument next to it the program is the probe, which refuses.
+func TestExecMarker(t *testing.T) {
+	bin := probeBinary(t)
+	out, err := exec.Command(bin, execMarkerArg).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", execMarkerArg, err)
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil || r.Outcome != outcomeAllowed || r.Pass || !strings.Contains(r.Detail, bin) {
+		t.Errorf("marker printed %q (%v), want a failing allowed result naming %s", out, err, bin)
+	}
+	cmd := exec.Command(bin, execMarkerArg, "-run", "x")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "MCPBOX_SANDBOX=1"}
+	var ee *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &ee) || ee.ExitCode() != exitUsage && ee.ExitCode() != exitRefused {
+		t.Errorf("%s with more arguments: %v, want the probe's refusal", execMarkerArg, err)
+	}
+}
+
+// execHelperEnv makes the test binary run one exec probe and print its
+// result (TestExecProbesOnHost). With memfdNoExecEnv=2 it first sets
+// vm.memfd_noexec to 2, which it does only as pid 1 of its own pid
+// namespace, where the setting stays. With memfdENOSYSEnv=1 it first
+// loads a seccomp filter that answers memfd_create with ENOSYS, as
+// mcpbox's memfd deny mode does (TestExecProbesMemfdDenied).
+const (
+	execHelperEnv  = "MCPBOX_PROBE_TEST_EXEC"
+	memfdNoExecEnv = "MCPBOX_PROBE_TEST_MEMFD_NOEXEC"
+	memfdENOSYSEnv = "MCPBOX_PROBE_TEST_MEMFD_ENOSYS"
+)
+
+// denyMemfdCreate loads, into every thread of this process, a seccomp
+// filter that fails memfd_create with ENOSYS and allows everything else.
+func denyMemfdCreate() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_MEMFD_CREATE},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(prog)
+	if errno != 0 {
+		return fmt.Errorf("seccomp: %w", errno)
+	}
+	return nil
+}
+
+func execHelper(name string) int {
+	if os.Getenv(memfdENOSYSEnv) == "1" {
+		if err := denyMemfdCreate(); err != nil {
+			fmt.Fprintln(os.Stderr, "exec helper:", err)
+			return exitUsage
+		}
+	}
+	if v := os.Getenv(memfdNoExecEnv); v != "" {
+		if os.Getpid() != 1 {
+			fmt.Fprintln(os.Stderr, "exec helper: refusing to set vm.memfd_noexec outside a pid namespace of its own")
+			return exitRefused
+		}
+		if err := os.WriteFile("/proc/sys/vm/memfd_noexec", []byte(v), 0); err != nil {
+			fmt.Fprintln(os.Stderr, "exec helper:", err)
+			return exitUsage
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	e := &env{ctx: ctx}
+	var r result
+	switch name {
+	case "fs/exec-memfd":
+		r = probeExecMemfd(e)
+	case "fs/memfd-mfd-exec":
+		r = probeMemfdExecFlag(e)
+	case "fs/exec-tmpfile":
+		r = probeExecTmpfile(e)
+	case "fs/execveat-memfd":
+		// If the call succeeds this process becomes the marker, which
+		// prints the result instead.
+		r = childExecveatMemfd(nil)
+	default:
+		fmt.Fprintln(os.Stderr, "exec helper: unknown probe", name)
+		return exitUsage
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		return exitUsage
+	}
+	return exitPass
+}
+
+// TestExecProbesOnHost shows that the exec probes see the hole where it is
+// open and pass where it is closed. Their attempts are harmless anywhere:
+// what they execute is this test binary as the marker. On the host, where
+// memfds are executable, each fails; in a pid namespace of the test's own
+// with vm.memfd_noexec=2, the memfd ones pass.
+func TestExecProbesOnHost(t *testing.T) {
+	testutil.RequiresRoot(t) // a pid namespace of its own for the vm.memfd_noexec=2 half
+	host, err := os.ReadFile("/proc/sys/vm/memfd_noexec")
+	if err != nil {
+		if testutil.InCI() {
+			t.Fatalf("CI=true but the kernel has no vm.memfd_noexec (%v): the memfd hook is tested on Linux 6.6 or later", err)
+		}
+		t.Skipf("kernel without vm.memfd_noexec: %v", err)
+	}
+	run := func(t *testing.T, name string, newPidNS bool) result {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), execHelperEnv+"="+name)
+		if newPidNS {
+			cmd.Env = append(cmd.Env, memfdNoExecEnv+"=2")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s helper: %v\n%s", name, err, stderr.String())
+		}
+		var r result
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("%s helper printed %q: %v", name, out, err)
+		}
+		return r
+	}
+	for _, name := range []string{"fs/exec-memfd", "fs/execveat-memfd", "fs/memfd-mfd-exec", "fs/exec-tmpfile"} {
+		t.Run(name, func(t *testing.T) {
+			if strings.TrimSpace(string(host)) == "0" || name == "fs/exec-tmpfile" {
+				if r := run(t, name, false); r.Pass || r.Outcome != outcomeAllowed {
+					t.Errorf("on the host: %+v, want allowed", r)
+				}
+			}
+			if name == "fs/exec-tmpfile" {
+				return // the host's /tmp is what it is; see the sandbox tests
+			}
+			if r := run(t, name, true); !r.Pass || r.Outcome != outcomeDenied {
+				t.Errorf("with vm.memfd_noexec=2: %+v, want denied", r)
+			}
+		})
+	}
+	if after, _ := os.ReadFile("/proc/sys/vm/memfd_noexec"); !bytes.Equal(after, host) {
+		t.Errorf("the host's vm.memfd_noexec changed from %q to %q", host, after)
+	}
+}
+
+// TestExecProbesMemfdDenied: where memfd_create itself fails with ENOSYS
+// (mcpbox's memfd deny mode, on a kernel without a usable vm.memfd_noexec),
+// each memfd probe passes as refused with ENOSYS: the attempt failed at its
+// first step, which is no error of the probe's.
+func TestExecProbesMemfdDenied(t *testing.T) {
+	for _, name := range []string{"fs/exec-memfd", "fs/execveat-memfd", "fs/memfd-mfd-exec"} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), execHelperEnv+"="+name, memfdENOSYSEnv+"=1")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s helper: %v\n%s", name, err, stderr.String())
+			}
+			var r result
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("%s helper printed %q: %v", name, out, err)
+			}
+			if !r.Pass || r.Outcome != outcomeDenied || r.Errno != "ENOSYS" {
+				t.Errorf("%+v, want passed, denied with ENOSYS", r)
+			}
+		})
+	}
 }

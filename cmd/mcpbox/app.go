@@ -38,6 +38,8 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "namespace", Value: launcher.DefaultNamespace, EnvVars: []string{"MCPBOX_NAMESPACE"}, Usage: "containerd namespace for mcpbox's containers"},
 			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"MCPBOX_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
+			&cli.StringFlag{Name: "memfd", Value: "auto", EnvVars: []string{"MCPBOX_MEMFD"}, Usage: "how sandboxes keep code written into memory from running: " +
+				"hook (a runc hook sets vm.memfd_noexec=2 in each sandbox; Linux 6.6+), deny (memfd_create fails inside), or auto (hook where it works, else deny)"},
 		},
 		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), versionCommand()},
 		HideVersion: true,
@@ -116,6 +118,15 @@ func signalContext(parent context.Context) (context.Context, func() syscall.Sign
 		}
 	}()
 	return ctx, func() syscall.Signal { <-done; return got }, func() { signal.Stop(ch); cancel(); <-done }
+}
+
+// memfdSetting reads --memfd.
+func memfdSetting(c *cli.Context) (launcher.MemfdSetting, error) {
+	m, err := launcher.ParseMemfdSetting(c.String("memfd"))
+	if err != nil {
+		return m, &launcher.UsageError{Flag: "memfd", Err: err}
+	}
+	return m, nil
 }
 
 // logger builds the slog logger of --log-level, writing to stderr.

@@ -19,8 +19,13 @@ func doctorCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			memfd, err := memfdSetting(c)
+			if err != nil {
+				return err
+			}
 			env := launcher.ClientEnv()
 			checks := launcher.Doctor(c.Context, launcher.DoctorOptions{
+				Memfd:   memfd,
 				Address: c.String("containerd-address"),
 				Dirs:    launcher.DefaultDirs(),
 				Clients: &env,

@@ -25,10 +25,14 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			memfd, err := memfdSetting(c)
+			if err != nil {
+				return err
+			}
 			e, err := launcher.Pull(c.Context, launcher.Options{
 				Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
 				Command: c.Args().Slice(), Profile: c.String("profile"), Update: c.Bool("update"), FindLinks: c.String("find-links"),
-				Stderr: os.Stderr, Logger: log,
+				Stderr: os.Stderr, Logger: log, Memfd: memfd,
 			})
 			if err != nil {
 				return err

@@ -29,7 +29,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", Usage: "profile NAME or FILE (default: the user's or built-in profile matching the package, else untrusted)"},
 			&cli.StringFlag{Name: "find-links", Usage: "install Python packages from this directory of wheels instead of an index"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "grant a host path: SRC[:DST][:ro|rw] (default ro, DST defaults to SRC)"},
-			&cli.StringSliceFlag{Name: "allow-host", Usage: "let the server reach HOST[:PORT] (port 443 by default; *.example.com for subdomains; cidr:NET[:PORT] for addresses)"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "let the server reach HOST[:PORT] (port 443 by default; *.example.com for subdomains; cidr:NET[:PORT] for addresses; localhost:PORT for that port of this machine's loopback)"},
 			&cli.StringFlag{Name: "network", Usage: "none (loopback only) or allowlist (only --allow-host hosts, through mcpbox's proxy)", DefaultText: "allowlist with --allow-host, else none"},
 			&cli.StringFlag{Name: "egress-log", Usage: "append every egress decision to FILE as JSON lines"},
 			&cli.StringSliceFlag{Name: "env", Usage: "pass a variable: NAME (from mcpbox's environment) or NAME=VALUE; no other variable reaches the server"},
@@ -54,6 +54,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	memfd, err := memfdSetting(c)
+	if err != nil {
+		return err
+	}
 	opts := launcher.Options{
 		Address:          c.String("containerd-address"),
 		Namespace:        c.String("namespace"),
@@ -71,6 +75,7 @@ func runAction(c *cli.Context) error {
 		AuditBodies:      c.Bool("audit-bodies"),
 		NoRedact:         c.Bool("no-redact"),
 		ReportViolations: c.Bool("report-violations"),
+		Memfd:            memfd,
 		Stdin:            os.Stdin,
 		Stdout:           os.Stdout,
 		Stderr:           os.Stderr,

@@ -31,11 +31,16 @@ func selftestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			memfd, err := memfdSetting(c)
+			if err != nil {
+				return err
+			}
 			opts := launcher.Options{
 				Address:   c.String("containerd-address"),
 				Namespace: c.String("namespace"),
 				RunDir:    c.String("run-dir"),
 				Profile:   c.String("profile"),
+				Memfd:     memfd,
 				Stderr:    os.Stderr,
 				Logger:    log,
 			}

@@ -48,11 +48,15 @@ func trialAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return &launcher.UsageError{Err: fmt.Errorf("no server command: mcpbox trial [flags] -- CMD [ARGS...]")}
 	}
+	memfd, err := memfdSetting(c)
+	if err != nil {
+		return err
+	}
 	opts := trial.Options{
 		Session: launcher.Options{
 			Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
 			Profile: c.String("profile"), Command: c.Args().Slice(), Env: c.StringSlice("env"),
-			Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(),
+			Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
 		},
 		Duration: c.Duration("duration"),
 		Enforce:  c.Bool("enforce"),

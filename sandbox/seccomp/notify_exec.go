@@ -13,28 +13,51 @@ import (
 // short-lived; its Allow answer lets each run. runc's own execve of the
 // container's first process is notified too, after runc has handed the
 // notification fd over, so the agent is there to answer it.
+//
+// An ALLOW rule with conditions becomes a NOTIFY rule with the same
+// conditions: the calls it does not match (execveat with AT_EMPTY_PATH in
+// the default profile) keep failing with the default errno, unseen by the
+// agent, as WithNotify leaves the denied variants of socket or clone.
 func WithNotifyExec(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
 	if p == nil || p.ListenerPath == "" {
 		return nil, fmt.Errorf("seccomp: notify exec: the profile has no listener: apply WithNotify first")
 	}
 	exec := []string{"execve", "execveat"}
+	isExec := func(n string) bool { return slices.Contains(exec, n) }
 	q := copyProfile(p)
-	var kept []specs.LinuxSyscall
+	var kept, notify []specs.LinuxSyscall
+	var plain []string
 	for _, r := range q.Syscalls {
-		has := slices.ContainsFunc(r.Names, func(n string) bool { return slices.Contains(exec, n) })
-		if !has {
+		if !slices.ContainsFunc(r.Names, isExec) {
 			kept = append(kept, r)
 			continue
 		}
-		if r.Action != specs.ActAllow || len(r.Args) > 0 {
-			return nil, fmt.Errorf("seccomp: notify exec: %v has a %s rule with %d conditions: not a plain allow", r.Names, r.Action, len(r.Args))
+		if r.Action != specs.ActAllow {
+			return nil, fmt.Errorf("seccomp: notify exec: %v has a %s rule: only ALLOW rules can be turned into notifications", r.Names, r.Action)
 		}
-		r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return slices.Contains(exec, n) })
+		for _, n := range r.Names {
+			switch {
+			case !isExec(n):
+			case len(r.Args) == 0:
+				if !slices.Contains(plain, n) {
+					plain = append(plain, n)
+				}
+			default:
+				notify = append(notify, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActNotify, Args: slices.Clone(r.Args)})
+			}
+		}
+		r.Names = slices.DeleteFunc(r.Names, isExec)
 		if len(r.Names) > 0 {
 			kept = append(kept, r)
 		}
 	}
-	q.Syscalls = append(kept, specs.LinuxSyscall{Names: exec, Action: specs.ActNotify})
+	if len(plain) > 0 {
+		notify = append(notify, specs.LinuxSyscall{Names: plain, Action: specs.ActNotify})
+	}
+	q.Syscalls = append(kept, notify...)
+	if err := check(q); err != nil {
+		return nil, fmt.Errorf("seccomp: notify exec: %w", err)
+	}
 	return q, nil
 }
 

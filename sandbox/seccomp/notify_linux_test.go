@@ -495,7 +495,53 @@ func TestNotifyExecAndOpens(t *testing.T) {
 	if a := actions["read"]; len(a) != 1 || a[0] != specs.ActAllow {
 		t.Errorf("read: %v", a)
 	}
+	// The agent sees execveat, but fexecve stays denied by the filter.
+	notify := verdict{Action: specs.ActNotify}
+	if got := decide(t, p, "execveat", 3, 0, 0, 0, 0); got != notify {
+		t.Errorf("execveat(path) = %+v, want notified", got)
+	}
+	if got := decide(t, p, "execveat", 3, 0, 0, 0, unix.AT_EMPTY_PATH); got != eperm {
+		t.Errorf("execveat(AT_EMPTY_PATH) = %+v, want EPERM", got)
+	}
 	if _, err := WithNotifyExec(base); err == nil {
 		t.Error("WithNotifyExec without a listener")
+	}
+}
+
+// TestNotifyKeepsMemfdDenied: with the agent watching, memfd_create in a
+// deny-mode profile still fails with ENOSYS and never reaches the agent,
+// whose Allow would run it.
+func TestNotifyKeepsMemfdDenied(t *testing.T) {
+	p, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = WithMemfdDenied(p); err != nil {
+		t.Fatal(err)
+	}
+	q, names, err := WithNotify(p, "/run/mcpbox/agent.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names, "memfd_create") {
+		t.Error("memfd_create is notified")
+	}
+	if q, err = WithNotifyExec(q); err != nil {
+		t.Fatal(err)
+	}
+	if q, _, err = WithFileNotify(q); err != nil {
+		t.Fatal(err)
+	}
+	if q, err = WithNotifyOpens(q); err != nil {
+		t.Fatal(err)
+	}
+	enosys := verdict{Action: specs.ActErrno, Errno: uint(unix.ENOSYS)}
+	for _, flags := range []uint64{0, unix.MFD_CLOEXEC, unix.MFD_EXEC, unix.MFD_NOEXEC_SEAL} {
+		if got := decide(t, q, "memfd_create", 0, flags); got != enosys {
+			t.Errorf("memfd_create(name, %#x) = %+v, want ENOSYS", flags, got)
+		}
+	}
+	if err := Validate(q); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 }

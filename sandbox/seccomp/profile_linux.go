@@ -3,6 +3,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -47,6 +48,38 @@ func Default() (*specs.LinuxSeccomp, error) {
 		return nil, fmt.Errorf("seccomp: default profile: %w", err)
 	}
 	return p, nil
+}
+
+// WithMemfdDenied returns a copy of p in which memfd_create fails with
+// ENOSYS whatever its arguments: the filter of a sandbox that cannot make
+// memfds non-executable (sandbox.MemfdDeny), on a kernel without a usable
+// vm.memfd_noexec or under a runtime that cannot set it. ENOSYS because it
+// is what programs take as "not on this kernel" (memfd_create is from
+// Linux 3.17): Chromium's shared memory falls back to files in /dev/shm,
+// V8 to a temporary file, both noexec in a sandbox; Node and CPython do
+// not call it unless asked (os.memfd_create raises OSError). The other
+// ways of running code from memory stay as p has them: execveat with
+// AT_EMPTY_PATH is refused in the default profile, and an O_TMPFILE file
+// lives on a noexec mount.
+func WithMemfdDenied(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
+	if p == nil {
+		return nil, errors.New("seccomp: memfd denied: nil profile")
+	}
+	const name = "memfd_create"
+	q := copyProfile(p)
+	kept := q.Syscalls[:0]
+	for _, r := range q.Syscalls {
+		r.Names = slices.DeleteFunc(r.Names, func(n string) bool { return n == name })
+		if len(r.Names) > 0 {
+			kept = append(kept, r)
+		}
+	}
+	enosys := uint(unix.ENOSYS)
+	q.Syscalls = append(kept, specs.LinuxSyscall{Names: []string{name}, Action: specs.ActErrno, ErrnoRet: &enosys})
+	if err := check(q); err != nil {
+		return nil, fmt.Errorf("seccomp: memfd denied: %w", err)
+	}
+	return q, nil
 }
 
 // tighten keeps upstream's rules minus every denied or owned name, pins the
@@ -119,6 +152,29 @@ func ownRules() []specs.LinuxSyscall {
 		allowIf("socket", eq(0, unix.AF_INET6)),
 		allowIf("socket", eq(0, unix.AF_NETLINK), eq(2, unix.NETLINK_ROUTE)),
 		allowIf("socketpair", eq(0, unix.AF_UNIX)),
+		// Code written into memory must not become a program. The kernel
+		// side is vm.memfd_noexec=2, which the sandbox's hook sets (see
+		// sandbox.WithMemfdNoExec); where the hook cannot be used,
+		// WithMemfdDenied replaces the memfd_create rule here and the call
+		// fails. These rules hold in case the setting is not what the
+		// hook left: memfd_create may not ask for an executable memfd
+		// (MFD_EXEC; without it the kernel seals it non-executable), and
+		// execveat may not execute a descriptor (AT_EMPTY_PATH, which is
+		// how fexecve runs a memfd or any file opened before). Executing
+		// a path, /proc/self/fd/N included, stays allowed: the mount's
+		// noexec and the file's mode decide it. Both flags are 32-bit
+		// arguments; the masks test their low bits, which is what the
+		// kernel reads whatever the upper half holds.
+		//
+		// Not blocked, on purpose: mmap(PROT_EXEC) of a memfd (and so
+		// ld.so loading a program from one), SysV shmat(SHM_EXEC) and
+		// anonymous executable memory. They map code into the caller, as
+		// a JIT does (V8 needs it, so Node and Chromium do); a program
+		// that can do that runs what it likes in its own process already.
+		// What the rules take away is execve of a program image that no
+		// grant put in place, which is what a dropped binary needs.
+		allowIf("memfd_create", maskedZero(1, unix.MFD_EXEC)),
+		allowIf("execveat", maskedZero(4, unix.AT_EMPTY_PATH)),
 	}
 	// moby's values: plain Linux, 32-bit uname, UNAME26, both, and the
 	// query. Notably not READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE.

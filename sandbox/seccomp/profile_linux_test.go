@@ -264,6 +264,100 @@ func TestDefaultSeccompAndIoctl(t *testing.T) {
 	}
 }
 
+// TestDefaultExecFromMemory: no executable memfd and no execveat of a
+// descriptor; every other memfd_create and execveat, and execve, run.
+func TestDefaultExecFromMemory(t *testing.T) {
+	p := mustDefault(t)
+	for flags, want := range map[uint64]verdict{
+		0:                allow,
+		unix.MFD_CLOEXEC: allow,
+		unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING: allow,
+		unix.MFD_NOEXEC_SEAL:                      allow,
+		unix.MFD_HUGETLB | unix.MFD_CLOEXEC:       allow,
+		1 << 32:                                   allow,
+		unix.MFD_EXEC:                             eperm,
+		unix.MFD_EXEC | unix.MFD_CLOEXEC:          eperm,
+		unix.MFD_EXEC | unix.MFD_NOEXEC_SEAL:      eperm,
+		1<<32 | unix.MFD_EXEC:                     eperm, // the kernel reads the low 32 bits
+		^uint64(0):                                eperm,
+	} {
+		if got := decide(t, p, "memfd_create", 0, flags); got != want {
+			t.Errorf("memfd_create(name, %#x) = %+v, want %+v", flags, got, want)
+		}
+	}
+	for flags, want := range map[uint64]verdict{
+		0:                        allow,
+		unix.AT_SYMLINK_NOFOLLOW: allow,
+		unix.AT_EMPTY_PATH:       eperm,
+		unix.AT_EMPTY_PATH | unix.AT_SYMLINK_NOFOLLOW: eperm,
+		1<<32 | unix.AT_EMPTY_PATH:                    eperm,
+		^uint64(0):                                    eperm,
+	} {
+		if got := decide(t, p, "execveat", 3, 0, 0, 0, flags); got != want {
+			t.Errorf("execveat(3, path, argv, envp, %#x) = %+v, want %+v", flags, got, want)
+		}
+	}
+	if got := decide(t, p, "execve", 0, 0, 0); got != allow {
+		t.Errorf("execve = %+v, want allowed", got)
+	}
+	// Upstream allows both outright: the rules here are what denies.
+	up := upstream(t)
+	if decide(t, up, "memfd_create", 0, unix.MFD_EXEC) != allow || decide(t, up, "execveat", 3, 0, 0, 0, unix.AT_EMPTY_PATH) != allow {
+		t.Log("upstream no longer allows memfd_create(MFD_EXEC) or execveat(AT_EMPTY_PATH): review the rules here")
+	}
+}
+
+// TestWithMemfdDenied: memfd_create fails with ENOSYS whatever its flags,
+// nothing else changes, and a profile's allow list cannot bring it back
+// (nor can the notify agent: TestNotifyKeepsMemfdDenied).
+func TestWithMemfdDenied(t *testing.T) {
+	p := mustDefault(t)
+	q, err := WithMemfdDenied(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flags := range []uint64{0, unix.MFD_CLOEXEC, unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING, unix.MFD_NOEXEC_SEAL,
+		unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING | unix.MFD_NOEXEC_SEAL, unix.MFD_EXEC, unix.MFD_HUGETLB, 1 << 32, ^uint64(0)} {
+		if got := decide(t, q, "memfd_create", 0, flags); got != enosys {
+			t.Errorf("memfd_create(name, %#x) = %+v, want ENOSYS", flags, got)
+		}
+	}
+	if decide(t, p, "memfd_create", 0, unix.MFD_CLOEXEC) != allow {
+		t.Error("WithMemfdDenied changed its argument")
+	}
+	// Everything else decides as before, execveat(AT_EMPTY_PATH) included.
+	for _, c := range []struct {
+		name string
+		args []uint64
+	}{
+		{"execveat", []uint64{3, 0, 0, 0, unix.AT_EMPTY_PATH}}, {"execveat", []uint64{3, 0, 0, 0, 0}},
+		{"execve", nil}, {"read", nil}, {"mmap", []uint64{0, 4096, unix.PROT_READ | unix.PROT_EXEC}},
+		{"memfd_secret", nil}, {"keyctl", nil}, {"clone3", nil},
+	} {
+		if got, want := decide(t, q, c.name, c.args...), decide(t, p, c.name, c.args...); got != want {
+			t.Errorf("%s%v = %+v, was %+v", c.name, c.args, got, want)
+		}
+	}
+	if len(q.Syscalls) != len(p.Syscalls) {
+		t.Errorf("%d rules, was %d: only the memfd_create rule should be replaced", len(q.Syscalls), len(p.Syscalls))
+	}
+	if _, err := WithAllowed(q, "memfd_create"); err == nil {
+		t.Error("a profile's seccomp.allow re-allowed memfd_create")
+	}
+	// A rule naming memfd_create among others loses only that name.
+	mixed := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "memfd_create", "write"}, Action: specs.ActAllow}}}
+	m, err := WithMemfdDenied(mixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decide(t, m, "memfd_create") != enosys || decide(t, m, "read") != allow || decide(t, m, "write") != allow {
+		t.Errorf("mixed rule: %+v", m.Syscalls)
+	}
+	if _, err := WithMemfdDenied(nil); err == nil {
+		t.Error("WithMemfdDenied(nil)")
+	}
+}
+
 // TestDefaultKeepsUpstream checks that tightening removes only what it
 // means to: everything else upstream allows unconditionally stays allowed,
 // so upstream additions flow in.

@@ -14,3 +14,9 @@ import (
 func Default() (*specs.LinuxSeccomp, error) {
 	return nil, fmt.Errorf("seccomp: default profile: %w: seccomp sandboxes need Linux", errors.ErrUnsupported)
 }
+
+// WithMemfdDenied returns an error wrapping errors.ErrUnsupported: seccomp
+// profiles are built on Linux only.
+func WithMemfdDenied(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
+	return nil, fmt.Errorf("seccomp: memfd denied: %w: seccomp sandboxes need Linux", errors.ErrUnsupported)
+}

@@ -6,15 +6,16 @@
 // capability set empty) so that upstream fixes flow in, and is then tightened
 // in code: native architecture only, a hard deny list, io_uring and clone3
 // answered with ENOSYS, and argument rules of our own for clone, socket,
-// socketpair, ioctl, personality and seccomp. Validate compiles a profile
-// with libseccomp exactly as runc 1.1.5 would and rejects the rule shapes
-// runc silently changes the meaning of; CheckKernel says whether the running
-// kernel can enforce the profile.
+// socketpair, ioctl, personality, seccomp, execveat and memfd_create.
+// Validate compiles a profile with libseccomp exactly as runc 1.1.5 would
+// and rejects the rule shapes runc silently changes the meaning of;
+// CheckKernel says whether the running kernel can enforce the profile.
 //
 // The package does not load filters (runc does that inside the container),
 // does not choose a profile for a server (the launcher does), and does not
 // decide which extra syscalls a server gets: WithAllowed adds what a profile
-// lists, but refuses anything on the deny list. Validate, CheckKernel and
+// lists, but refuses anything on the deny list. WithMemfdDenied takes
+// memfd_create away, for sandboxes that cannot make memfds non-executable. Validate, CheckKernel and
 // CheckNames need libseccomp: build with cgo and `-tags seccomp` on Linux,
 // otherwise they return an error wrapping errors.ErrUnsupported.
 package seccomp
@@ -71,9 +72,9 @@ func deniedSyscalls() []string {
 // so an upstream change can neither loosen nor duplicate them.
 func ownedSyscalls() []string {
 	return []string{
-		"clone", "clone3", "io_uring_enter", "io_uring_register",
-		"io_uring_setup", "ioctl", "personality", "seccomp", "socket",
-		"socketpair",
+		"clone", "clone3", "execveat", "io_uring_enter", "io_uring_register",
+		"io_uring_setup", "ioctl", "memfd_create", "personality", "seccomp",
+		"socket", "socketpair",
 	}
 }
 

@@ -156,6 +156,24 @@ func probes(fd int) []probe {
 	add(nosys, "io_uring_setup(0, nil)", unix.SYS_IO_URING_SETUP, 0, 0)
 	add(nosys, "io_uring_enter(-1)", unix.SYS_IO_URING_ENTER, ^uintptr(0))
 	add(nosys, "io_uring_register(-1)", unix.SYS_IO_URING_REGISTER, ^uintptr(0))
+	// Code run from memory. fd -1 keeps execveat from ever running a
+	// program: EBADF with AT_EMPTY_PATH, ENOENT for the empty path
+	// without it. A memfd that gets created is closed at once.
+	empty, name := new(byte), []byte("mcpbox-test\x00")
+	e, nm := uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&name[0]))
+	add(denied, "execveat(-1, \"\", AT_EMPTY_PATH)", unix.SYS_EXECVEAT, ^uintptr(0), e, 0, 0, unix.AT_EMPTY_PATH).keep = empty
+	add(denied, "execveat(-1, \"\", 1<<32|AT_EMPTY_PATH)", unix.SYS_EXECVEAT, ^uintptr(0), e, 0, 0, 1<<32|unix.AT_EMPTY_PATH).keep = empty
+	add(allowed, "execveat(-1, \"\", 0)", unix.SYS_EXECVEAT, ^uintptr(0), e, 0, 0, 0).keep = empty
+	mfd := func(want outcome, label string, flags uintptr) {
+		p := add(want, "memfd_create("+label+")", unix.SYS_MEMFD_CREATE, nm, flags)
+		p.keep, p.closeFD = name, true
+	}
+	mfd(allowed, "0", 0)
+	mfd(allowed, "MFD_CLOEXEC", unix.MFD_CLOEXEC)
+	mfd(allowed, "MFD_CLOEXEC|MFD_ALLOW_SEALING", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	mfd(allowed, "MFD_CLOEXEC|MFD_NOEXEC_SEAL", unix.MFD_CLOEXEC|unix.MFD_NOEXEC_SEAL)
+	mfd(denied, "MFD_CLOEXEC|MFD_EXEC", unix.MFD_CLOEXEC|unix.MFD_EXEC)
+	mfd(denied, "1<<32|MFD_CLOEXEC|MFD_EXEC", 1<<32|unix.MFD_CLOEXEC|unix.MFD_EXEC)
 	add(denied, "ptrace(PTRACE_GETREGS, 0)", unix.SYS_PTRACE, unix.PTRACE_GETREGS, 0)
 	add(denied, "bpf(-1)", unix.SYS_BPF, ^uintptr(0))
 	add(denied, "keyctl(-1)", unix.SYS_KEYCTL, ^uintptr(0))
@@ -222,7 +240,12 @@ func runHelper(mode string) error {
 		if err := loadGuard(); err != nil {
 			return fmt.Errorf("guard: %w", err)
 		}
-	case "filtered":
+	case "filtered", "memfd-denied":
+		if mode == "memfd-denied" {
+			if p, err = WithMemfdDenied(p); err != nil {
+				return err
+			}
+		}
 		if err := loadGuard(); err != nil {
 			return fmt.Errorf("guard: %w", err)
 		}
@@ -302,6 +325,35 @@ func TestFilterBehaviour(t *testing.T) {
 		}
 	}
 	t.Logf("swept %d denied syscalls; not on %s: %s", len(filtered.Sweep), runtime.GOARCH, strings.Join(filtered.Absent, " "))
+}
+
+// TestFilterMemfdDenied loads the deny-mode profile (WithMemfdDenied) into
+// a child: every memfd_create fails with ENOSYS in the kernel, and every
+// other probe gets what it gets under the default profile.
+func TestFilterMemfdDenied(t *testing.T) {
+	if err := CheckKernel(); err != nil {
+		t.Skipf("kernel cannot run the filter: %v", err)
+	}
+	rep := runChild(t, "memfd-denied")
+	n := 0
+	for _, pr := range probes(-1) {
+		want := pr.want
+		if pr.nr == unix.SYS_MEMFD_CREATE {
+			want = nosys
+			n++
+		}
+		errno, ok := rep.Probes[pr.name]
+		if !ok {
+			t.Errorf("%s: not run", pr.name)
+			continue
+		}
+		if got := classify(errno); got != want {
+			t.Errorf("%s = %v (%s), want %s", pr.name, unix.Errno(errno), got, want)
+		}
+	}
+	if n < 4 {
+		t.Errorf("only %d memfd_create probes", n)
+	}
 }
 
 func TestValidateDefault(t *testing.T) {
