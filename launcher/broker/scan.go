@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -95,24 +94,28 @@ func ScanTool(tool json.RawMessage, index int) []Finding {
 func scanSchema(out []Finding, path string, v any) []Finding {
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
+		var buf [16]string // most schema objects have few keys
+		keys := buf[:0]
 		for k := range v {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
-			p := path + "." + k
-			if s, ok := v[k].(string); ok {
+			switch e := v[k].(type) {
+			case string:
 				if k == "description" || k == "title" {
-					out = append(out, scanText(p, s, k == "description")...)
+					out = append(out, scanText(path+"."+k, e, k == "description")...)
 				}
-				continue
+			case map[string]any, []any:
+				out = scanSchema(out, path+"."+k, e)
 			}
-			out = scanSchema(out, p, v[k])
 		}
 	case []any:
 		for i, e := range v {
-			out = scanSchema(out, path+"["+strconv.Itoa(i)+"]", e)
+			switch e.(type) {
+			case map[string]any, []any:
+				out = scanSchema(out, path+"["+strconv.Itoa(i)+"]", e)
+			}
 		}
 	}
 	return out
@@ -199,29 +202,28 @@ var scanRules = []scanRule{
 // scanText runs every rule on one string. Each rule reports at most once
 // per field, with the highest severity it reached.
 func scanText(field, s string, isDescription bool) []Finding {
-	var out []Finding
-	if f, ok := scanTags(field, s); ok {
-		out = append(out, f)
-	}
-	if i := scanIndexRune(s, isZeroWidth); i >= 0 {
-		out = append(out, Finding{"zero-width-chars", SeverityHigh, field, scanExcerpt(s, i, i+1)})
-	}
-	if i := scanIndexRune(s, isBidi); i >= 0 {
-		out = append(out, Finding{"bidi-controls", SeverityHigh, field, scanExcerpt(s, i, i+1)})
-	}
-	if i := scanIndexRune(s, isControlRune); i >= 0 {
-		out = append(out, Finding{"control-chars", SeverityMedium, field, scanExcerpt(s, i, i+1)})
-	}
+	out := scanHidden(nil, field, s)
 
 	// The rules run on a bounded prefix: a megabyte description is
 	// reported as long anyway, and the regexps' linear time is still time.
 	cut := scanCut(s)
-	norm, offs := scanNormalise(s[:cut])
-	seen := map[string]int{}
-	for _, r := range scanRules {
-		loc := r.find(norm)
-		if loc == nil || loc[0] >= len(offs) {
+	norm, _ := scanNormalise(s[:cut], false)
+	index, plans := scanPrepared()
+	words := index.find(norm)
+	var offs []int // built with the first match: most text has none
+	var seen map[string]int
+	for i, r := range scanRules {
+		p := plans[i]
+		if !words.holds(p.need) {
 			continue
+		}
+		loc := r.find(norm, p)
+		if loc == nil || loc[0] >= len(norm) {
+			continue
+		}
+		if offs == nil {
+			_, offs = scanNormalise(s[:cut], true)
+			seen = map[string]int{}
 		}
 		start, end := offs[loc[0]], cut
 		if loc[1] < len(offs) {
@@ -246,15 +248,22 @@ func scanText(field, s string, isDescription bool) []Finding {
 	return out
 }
 
-// find returns the first match of r in norm that counts.
-func (r scanRule) find(norm string) []int {
+// find returns the first match of r in norm that counts. It reads the
+// part of norm that p says a match can be in.
+func (r scanRule) find(norm string, p scanPlan) []int {
+	lo, hi := p.window(norm)
 	if !r.refusable {
-		return r.re.FindStringIndex(norm)
+		loc := r.re.FindStringIndex(norm[lo:hi])
+		if loc == nil {
+			return nil
+		}
+		return []int{lo + loc[0], lo + loc[1]}
 	}
 	// Each sentence is judged once, however many matches it holds, so the
 	// cost stays linear in the text.
 	refused := -1 // the end of the last sentence found refusing
-	for _, loc := range r.re.FindAllStringIndex(norm, -1) {
+	for _, loc := range r.re.FindAllStringIndex(norm[lo:hi], -1) {
+		loc[0], loc[1] = lo+loc[0], lo+loc[1]
 		if loc[0] < refused {
 			continue
 		}
@@ -305,48 +314,98 @@ func scanSeverityRank(s string) int {
 	return 0
 }
 
-// scanTags reports Unicode tag characters, which render as nothing but
-// spell ASCII that a model reads. The excerpt shows the decoded text.
-func scanTags(field, s string) (Finding, bool) {
-	first := scanIndexRune(s, isTagRune)
-	if first < 0 {
-		return Finding{}, false
-	}
-	var hidden strings.Builder
-	for _, r := range s[first:] {
-		if isTagRune(r) && r >= 0xE0020 && r <= 0xE007E {
-			hidden.WriteRune(r - 0xE0000)
+// scanHidden appends to out what s hides: tag characters, which render as
+// nothing but spell ASCII that a model reads (the excerpt shows the decoded
+// text), zero-width characters, bidi controls and other control characters.
+// Each kind is reported once, at its first occurrence.
+func scanHidden(out []Finding, field, s string) []Finding {
+	tag, zero, bidi, ctl := -1, -1, -1, -1
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if ctl < 0 && isControlRune(rune(c)) {
+				ctl = i
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case tag < 0 && isTagRune(r):
+			tag = i
+		case zero < 0 && isZeroWidth(r):
+			zero = i
+		case bidi < 0 && isBidi(r):
+			bidi = i
+		case ctl < 0 && isControlRune(r):
+			ctl = i
+		}
+		i += size
 	}
-	h := hidden.String()
-	if len(h) > scanMaxExcerpt {
-		h = h[:scanMaxExcerpt] + "…"
+	if tag >= 0 {
+		var hidden strings.Builder
+		for _, r := range s[tag:] {
+			if isTagRune(r) && r >= 0xE0020 && r <= 0xE007E {
+				hidden.WriteRune(r - 0xE0000)
+			}
+		}
+		h := hidden.String()
+		if len(h) > scanMaxExcerpt {
+			h = h[:scanMaxExcerpt] + "…"
+		}
+		out = append(out, Finding{"hidden-tag-chars", SeverityHigh, field, "hidden text " + strconv.Quote(h) + " in " + scanExcerpt(s, tag, tag+4)})
 	}
-	return Finding{"hidden-tag-chars", SeverityHigh, field, "hidden text " + strconv.Quote(h) + " in " + scanExcerpt(s, first, first+4)}, true
+	if zero >= 0 {
+		out = append(out, Finding{"zero-width-chars", SeverityHigh, field, scanExcerpt(s, zero, zero+1)})
+	}
+	if bidi >= 0 {
+		out = append(out, Finding{"bidi-controls", SeverityHigh, field, scanExcerpt(s, bidi, bidi+1)})
+	}
+	if ctl >= 0 {
+		out = append(out, Finding{"control-chars", SeverityMedium, field, scanExcerpt(s, ctl, ctl+1)})
+	}
+	return out
 }
 
 // scanNormalise lowercases s, drops invisible characters, decodes tag
 // characters and collapses whitespace: a run becomes one newline where it
 // breaks the text (a blank line, or a line break before a list item or a
 // heading) and one space elsewhere, since prose is often wrapped mid-sentence.
-// offs maps each byte of the result to the offset of the rune of s it came
-// from.
-func scanNormalise(s string) (string, []int) {
-	var b strings.Builder
-	b.Grow(len(s))
-	offs := make([]int, 0, len(s))
-	emit := func(r rune, at int) {
-		n := b.Len()
-		b.WriteRune(r)
-		for range b.Len() - n {
-			offs = append(offs, at)
-		}
+// With withOffs, offs maps each byte of the result to the offset of the rune
+// of s it came from; scanText asks for it only once a rule matched.
+func scanNormalise(s string, withOffs bool) (norm string, offs []int) {
+	n := scanNormaliser{run: -1}
+	n.b.Grow(len(s))
+	if withOffs {
+		n.offs = make([]int, 0, len(s))
 	}
-	// A whitespace run is written when the next visible rune shows whether
-	// it was a break.
-	run, newlines := -1, 0
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		// Most text is lowercase ASCII, copied as it is.
+		j := i
+		for j < len(s) && scanPlain(s[j]) {
+			j++
+		}
+		if j > i {
+			n.flush(s, i)
+			n.b.WriteString(s[i:j])
+			for k := i; withOffs && k < j; k++ {
+				n.offs = append(n.offs, k)
+			}
+			i = j
+			continue
+		}
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		at := i
+		i += size
 		switch {
+		case r < utf8.RuneSelf:
+			// Of ASCII, only controls are invisible (no format or tag
+			// characters there).
+			if isControlRune(r) {
+				continue
+			}
 		case isTagRune(r):
 			if r < 0xE0020 || r > 0xE007E {
 				continue
@@ -355,29 +414,60 @@ func scanNormalise(s string) (string, []int) {
 		case isInvisible(r):
 			continue
 		}
-		if unicode.IsSpace(r) {
-			if run < 0 {
-				run, newlines = i, 0
+		if r == ' ' || r == '\n' || r == '\t' || r == '\r' || r >= utf8.RuneSelf && unicode.IsSpace(r) {
+			if n.run < 0 {
+				n.run, n.newlines = at, 0
 			}
 			if r == '\n' {
-				newlines++
+				n.newlines++
 			}
 			continue
 		}
-		if run >= 0 {
-			if newlines > 1 || newlines == 1 && scanListItem(s[i:]) {
-				emit('\n', run)
-			} else {
-				emit(' ', run)
-			}
-			run = -1
+		n.flush(s, at)
+		k := n.b.Len()
+		n.b.WriteRune(unicode.ToLower(r))
+		for ; withOffs && k < n.b.Len(); k++ {
+			n.offs = append(n.offs, at)
 		}
-		emit(unicode.ToLower(r), i)
 	}
-	if run >= 0 {
-		emit(' ', run)
+	if n.run >= 0 {
+		n.write(' ', n.run)
 	}
-	return b.String(), offs
+	return n.b.String(), n.offs
+}
+
+// scanNormaliser is the state of scanNormalise. A whitespace run is
+// written when the next visible rune, at s[at:], shows whether it was a
+// break.
+type scanNormaliser struct {
+	b             strings.Builder
+	offs          []int
+	run, newlines int // where the whitespace run started (-1: none), and its line breaks
+}
+
+func (n *scanNormaliser) flush(s string, at int) {
+	if n.run < 0 {
+		return
+	}
+	if n.newlines > 1 || n.newlines == 1 && scanListItem(s[at:]) {
+		n.write('\n', n.run)
+	} else {
+		n.write(' ', n.run)
+	}
+	n.run = -1
+}
+
+func (n *scanNormaliser) write(c byte, at int) {
+	n.b.WriteByte(c)
+	if n.offs != nil {
+		n.offs = append(n.offs, at)
+	}
+}
+
+// scanPlain reports whether scanNormalise keeps c as it is: printable
+// ASCII other than space and capitals.
+func scanPlain(c byte) bool {
+	return '!' <= c && c <= '~' && !('A' <= c && c <= 'Z')
 }
 
 // scanListItem reports whether a line starting with s is a list item, a
@@ -437,15 +527,6 @@ func scanExcerpt(s string, start, end int) string {
 		e += "…"
 	}
 	return e
-}
-
-func scanIndexRune(s string, f func(rune) bool) int {
-	for i, r := range s {
-		if f(r) {
-			return i
-		}
-	}
-	return -1
 }
 
 func isTagRune(r rune) bool { return r >= 0xE0000 && r <= 0xE007F }
