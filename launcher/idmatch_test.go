@@ -23,8 +23,7 @@ import (
 // testdata/servers) and the official Go SDK client. Each client matches the
 // re-spelled id to its request, as mcpbox must too: neither sees the denied
 // tool nor the changed one, calls to them are refused, and the second copy
-// of each answer, which answers nothing, is withheld with a warning and an
-// audit line.
+// of each answer, under yet another spelling, is judged as an answer too.
 func TestIDSpoofRealClients(t *testing.T) {
 	e := newEnv(t)
 	node, _ := testutil.Server(t, "server-everything") // node, and the npm fixtures with the SDK
@@ -52,9 +51,6 @@ func TestIDSpoofRealClients(t *testing.T) {
 		}
 		if err := callErrs["exfiltrate"]; !strings.Contains(err, "tool exfiltrate is blocked by the profile (tools.deny)") {
 			t.Errorf("call to the denied tool: %q", err)
-		}
-		if !strings.Contains(stderr, "withheld a message from") || !strings.Contains(stderr, "answers no tools/list request in flight") {
-			t.Errorf("stderr does not warn of the withheld answer:\n%s", stderr)
 		}
 	}
 
@@ -114,7 +110,10 @@ func TestIDSpoofRealClients(t *testing.T) {
 		check(t, report.Lists, callErrs, stderr.String())
 	})
 
-	// Both sessions' audit log records the withheld answers.
+	// Both sessions' audit logs attribute every answer, the re-spelled ones
+	// included, to the tools/list it answers: each went through the filter
+	// and the pins (the request stays in flight until an answer spelled as
+	// it was, so a second spelling is judged as well, never passed unread).
 	logs, _ := filepath.Glob(filepath.Join(e.stateDir, "mcpbox", "audit", "*.jsonl"))
 	var audit []byte
 	for _, l := range logs {
@@ -124,7 +123,13 @@ func TestIDSpoofRealClients(t *testing.T) {
 		}
 		audit = append(audit, data...)
 	}
-	if n := bytes.Count(audit, []byte(`"blocked":true,"policy":"match","detail":"it carries a tool list but answers no tools/list request in flight"`)); n != 4 {
-		t.Errorf("%d audit lines for withheld answers, want 4 (two per session):\n%s", n, audit)
+	n := 0
+	for _, l := range bytes.Split(audit, []byte("\n")) {
+		if bytes.Contains(l, []byte(`"dir":"s2c"`)) && bytes.Contains(l, []byte(`"method":"tools/list"`)) {
+			n++
+		}
+	}
+	if n < 8 {
+		t.Errorf("%d answers attributed to tools/list, want at least 8 (two lists answered twice, per session):\n%s", n, audit)
 	}
 }

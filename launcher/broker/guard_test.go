@@ -527,17 +527,18 @@ func TestListWrongShapes(t *testing.T) {
 			t.Errorf("case %d: got\n%s\nwant\n%s", i, got, want)
 		}
 	}
-	// Answers to ids nobody asked for: a list is withheld, anything else
-	// passes, huge ids too.
+	// Answers to ids nobody asked for are withheld under a policy, lists
+	// or not, huge ids too.
 	writes := len(x.toClient.writes)
 	x.server(`{"jsonrpc":"2.0","id":99,"result":{"tools":[` + addPoisoned + `]}}`)
 	if len(x.toClient.writes) != writes {
 		t.Errorf("an unsolicited list passed: %s", x.lastLine())
 	}
 	l := `{"jsonrpc":"2.0","id":` + strings.Repeat("9", 5000) + `,"result":{}}`
+	writes = len(x.toClient.writes)
 	x.server(l)
-	if x.lastLine() != l {
-		t.Errorf("unmatched response changed: %.100s", x.lastLine())
+	if len(x.toClient.writes) != writes {
+		t.Errorf("unmatched response passed: %.100s", x.lastLine())
 	}
 }
 

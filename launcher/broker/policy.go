@@ -476,6 +476,12 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 		var p pending
 		var found bool
 		s.key, p, found = settle(b.clientReqs, s.key, &v, &e)
+		if b.enforcing && !found {
+			// No client waits for it, so none loses by its absence; and a
+			// policy keyed on the request's method (the instructions of
+			// initialize, the lists) cannot judge what answers nothing.
+			return s.withhold(msg, &e, p, false, "match", whyNoRequest)
+		}
 		if v.kind == kindResponse {
 			if b.enforcing && v.lists != 0 {
 				// Only the list the request asked for: any other is read by
@@ -505,6 +511,31 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	}
 	return out
 }
+
+// sameID reports whether every client reads the ids a and b as one: the
+// same spelling, or the same JSON string, or the same number exactly
+// (2 and 2.0, not 2 and 2.5, which only some clients join).
+func sameID(a string, b []byte) bool {
+	if a == string(b) {
+		return true
+	}
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	switch x := x.(type) {
+	case string:
+		y, ok := y.(string)
+		return ok && x == y
+	case float64:
+		y, ok := y.(float64)
+		return ok && x == y
+	}
+	return false
+}
+
+// whyNoRequest completes the reason for withholding an answer to no request.
+const whyNoRequest = "it answers no request in flight"
 
 // whyDupServer completes the reason for withholding an ambiguous server
 // message.
@@ -671,11 +702,21 @@ func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending, 
 // settle fills e from the request a response or error answers (taken from
 // reqs), and the error's code; key is a reusable buffer, returned with the
 // request and whether there was one.
+//
+// Only an answer whose id is spelled as the request's was settles it. One
+// that idKey joins to it under another spelling is treated as answering it
+// (some client may take it so, and the policies must see it), but the
+// request stays in flight: idKey joins more than any one client does, and a
+// decoy spelled so that no client takes it ("0.5" for 0) must not use up the
+// request, or the real answer would pass as answering nothing.
 func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending, bool) {
 	var p pending
 	key, ok := idKey(key[:0], v.id)
 	if ok {
-		if p, ok = reqs.take(key); ok {
+		if p, ok = reqs.get(key); ok {
+			if sameID(p.id, v.id) {
+				reqs.take(key)
+			}
 			e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
 		}
 	}

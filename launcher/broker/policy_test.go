@@ -556,7 +556,7 @@ func TestReplyBeforeServerToClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out writeRecorder
-	if err := b.ServerToClient(&out, strings.NewReader(mcpMessages[1]+"\n")); err != nil {
+	if err := b.ServerToClient(&out, strings.NewReader(mcpMessages[2]+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	if toServer.Len() != 0 || len(out.writes) != 2 || !bytes.Contains(out.writes[0], []byte(`"id":1,"error"`)) {

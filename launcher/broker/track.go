@@ -95,6 +95,14 @@ func (t *tracker) compact() {
 	t.order, t.head = t.order[:n], 0
 }
 
+// get returns the request with key, leaving it in flight.
+func (t *tracker) get(key []byte) (pending, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.m[string(key)]
+	return p, ok
+}
+
 // take removes and returns the request with key.
 func (t *tracker) take(key []byte) (pending, bool) {
 	t.mu.Lock()
