@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -290,4 +291,59 @@ func (u userPaths) explicitGrant(path, dest string, readOnly bool) (sandbox.Moun
 		}
 	}
 	return sandbox.Mount{Source: real, Destination: dest, ReadOnly: readOnly}, nil
+}
+
+// runtimeDirRefusal says why the installation directory of a package's
+// runtime (node's or python's prefix outside the system directories) may
+// not be bound whole, or "": it is or holds a home, it is a home-level
+// directory that gathers unrelated files (~/bin, ~/.local), or it holds
+// credentials. A node installed as ~/bin/node has the prefix ~.
+func (u userPaths) runtimeDirRefusal(d string) string {
+	if d == "/" {
+		return "it is the root directory"
+	}
+	for _, h := range u.homes {
+		if within(h, d) {
+			return "it holds your home directory " + h
+		}
+	}
+	if u.homeLevel(d) {
+		return "it is a directory of your home that gathers unrelated files"
+	}
+	// mcpbox's own cache is not refused here: the packages' trees live in it.
+	for _, c := range u.credentials {
+		if within(d, c) {
+			return c + " holds credentials"
+		}
+		if within(c, d) {
+			if _, err := os.Lstat(c); err == nil {
+				return "it contains " + c + ", which holds credentials"
+			}
+		}
+	}
+	return ""
+}
+
+// runtimeMounts binds the runtime directories dirs read-only, each from
+// where its symlinks lead, except those runtimeDirRefusal refuses: those
+// are left out with a warning (the runtime's own program is still bound
+// file by file, as any command's is), since binding them would show the
+// server files that have nothing to do with it.
+func (u userPaths) runtimeMounts(dirs []string, log *slog.Logger) ([]sandbox.Mount, error) {
+	var out []sandbox.Mount
+	for _, p := range dirs {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("launcher: runtime directory %s: %w (is it installed?)", p, err)
+		}
+		if why := u.runtimeDirRefusal(real); why != "" {
+			if log != nil {
+				log.Warn("runtime directory not bound into the sandbox: "+why+"; only the runtime's program is; if the server fails to start, install the runtime in a directory of its own (nvm, a system package) or grant it with --mount",
+					"dir", real)
+			}
+			continue
+		}
+		out = append(out, sandbox.Mount{Source: real, Destination: p, ReadOnly: true})
+	}
+	return out, nil
 }

@@ -406,3 +406,42 @@ func TestGrantMounts(t *testing.T) {
 		t.Errorf("a --mount through a symlink to %s: %v, want a refusal", ssh, err)
 	}
 }
+
+// A runtime installed as ~/bin/node has the prefix ~; under ~/.local, the
+// prefix gathers unrelated files and keyrings: neither is bound whole for
+// an npx or uvx package's sake, while mcpbox's own cache and an nvm-style
+// prefix are.
+func TestRuntimeMounts(t *testing.T) {
+	home := t.TempDir()
+	for _, d := range []string{"bin", ".ssh", ".local/bin", ".local/share/keyrings", ".nvm/versions/node/v22/bin", ".cache/mcpbox/pkg", "opt/node/bin"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := userPaths{home: home}
+	u.addHome(home)
+	for _, c := range []struct {
+		dir   string
+		bound bool
+	}{
+		{home, false},               // node in ~/bin
+		{filepath.Dir(home), false}, // holds the home
+		{"/", false},                // a prefix of /
+		{filepath.Join(home, ".local"), false},
+		{filepath.Join(home, ".ssh"), false},
+		{filepath.Join(home, ".nvm/versions/node/v22"), true},
+		{filepath.Join(home, ".cache/mcpbox/pkg"), true},
+		{filepath.Join(home, "opt/node"), true},
+	} {
+		m, err := u.runtimeMounts([]string{c.dir}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.dir, err)
+		}
+		if got := len(m) == 1; got != c.bound {
+			t.Errorf("runtimeMounts(%s) bound it: %v, want %v", c.dir, got, c.bound)
+		}
+	}
+	if _, err := u.runtimeMounts([]string{filepath.Join(home, "missing")}, nil); err == nil {
+		t.Error("a missing runtime directory: no error")
+	}
+}

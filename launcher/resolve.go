@@ -57,7 +57,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cmd, err = packageCommand(entry, spec); err != nil {
+		if cmd, err = packageCommand(entry, spec, u, opts.Logger); err != nil {
 			return nil, err
 		}
 		ident = broker.Identity{Server: cmd.name, Key: entry.Meta.Ecosystem + ":" + entry.Meta.Name,
@@ -380,9 +380,11 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		gid:     sandbox.DefaultGID,
 		batch:   true,
 	}
-	for _, p := range plan.ReadOnly {
-		j.mounts = append(j.mounts, sandbox.Mount{Source: p, Destination: p, ReadOnly: true})
+	runtime, err := currentUser(opts.Dirs).runtimeMounts(plan.ReadOnly, opts.Logger)
+	if err != nil {
+		return err
 	}
+	j.mounts = append(j.mounts, runtime...)
 	if spec.Ecosystem == packages.NPM {
 		// npm's default retries wait over a minute before an unreachable
 		// registry is reported; one quick retry is enough.
@@ -486,7 +488,7 @@ func registryGrants(ctx context.Context, allow []string, log *slog.Logger) (entr
 }
 
 // packageCommand is the command that runs an installed package.
-func packageCommand(e *packages.Entry, spec *packages.Spec) (*command, error) {
+func packageCommand(e *packages.Entry, spec *packages.Spec, u userPaths, log *slog.Logger) (*command, error) {
 	if len(e.Exec) == 0 {
 		return nil, &UsageError{Err: fmt.Errorf("%s %s has no program to run: name one with npx -p %s BIN", e.Meta.Name, e.Meta.Version, e.Meta.Name)}
 	}
@@ -499,13 +501,9 @@ func packageCommand(e *packages.Entry, spec *packages.Spec) (*command, error) {
 		exe:  exe,
 		name: serverName([]string{e.Exec[0]}, filepath.Join(e.Dir, "node_modules", e.Meta.Name, "x")),
 	}
-	for _, p := range e.ReadOnly {
-		// Bound from where its symlinks lead, as every grant is.
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return nil, fmt.Errorf("launcher: runtime for %s: %w (is it installed?)", e.Meta.Name, err)
-		}
-		c.mounts = append(c.mounts, sandbox.Mount{Source: real, Destination: p, ReadOnly: true})
+	c.mounts, err = u.runtimeMounts(e.ReadOnly, log)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: runtime for %s: %w", e.Meta.Name, err)
 	}
 	return c, nil
 }
