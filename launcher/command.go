@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -206,13 +207,60 @@ func packageRoot(script string, u userPaths) string {
 	}
 	for d := filepath.Dir(script); d != "/" && !u.homeLevel(d) && !u.aboveHome(d); d = filepath.Dir(d) {
 		if hasPackageMarker(d) {
-			if u.grantableRoot(d) {
+			if u.grantableRoot(d) && !holdsOtherProjects(d, script) {
 				return d
 			}
 			break
 		}
 	}
 	return script
+}
+
+// holdsOtherProjects reports whether dir, the nearest directory above
+// script with a package marker, is a folder of projects rather than the
+// script's own: another of its subdirectories is a package of its own
+// (~/code/package.json left by a one-off npm install, beside
+// ~/code/other-project/package.json), and dir declares no workspaces that
+// would make those its members.
+func holdsOtherProjects(dir, script string) bool {
+	if declaresWorkspaces(dir) {
+		return false
+	}
+	rel, err := filepath.Rel(dir, script)
+	if err != nil {
+		return true
+	}
+	own, _, _ := strings.Cut(rel, string(filepath.Separator))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != own && e.Name() != "node_modules" && hasPackageMarker(filepath.Join(dir, e.Name())) {
+			return true
+		}
+	}
+	return false
+}
+
+// declaresWorkspaces reports whether dir is the root of an npm, yarn, pnpm
+// or uv workspace, whose members are packages in its subdirectories.
+func declaresWorkspaces(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "pnpm-workspace.yaml")); err == nil {
+		return true
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "package.json")); err == nil {
+		var pkg struct {
+			Workspaces json.RawMessage `json:"workspaces"`
+		}
+		if json.Unmarshal(data, &pkg) == nil && len(pkg.Workspaces) > 0 && string(pkg.Workspaces) != "null" {
+			return true
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "pyproject.toml")); err == nil {
+		return strings.Contains(string(data), "[tool.uv.workspace]")
+	}
+	return false
 }
 
 func hasPackageMarker(dir string) bool {

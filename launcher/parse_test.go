@@ -121,7 +121,17 @@ func TestPackageRoot(t *testing.T) {
 	mk(filepath.Join(home, "proj", "package.json"))
 	mk(filepath.Join(home, "Downloads", "tool", "pyproject.toml"))
 	mk(filepath.Join(root, "opt", "svc", "package.json"))
+	// A folder of projects with a stray package.json: not the root of the
+	// one without a marker of its own; a declared workspace is.
+	mk(filepath.Join(home, "code", "package.json"))
+	mk(filepath.Join(home, "code", "other-client", "package.json"))
+	mk(filepath.Join(home, "code", "other-client", ".env"))
+	os.MkdirAll(filepath.Join(root, "mono", "b"), 0o755)
+	os.WriteFile(filepath.Join(root, "mono", "package.json"), []byte(`{"workspaces":["a","b"]}`), 0o644)
+	mk(filepath.Join(root, "mono", "b", "package.json"))
 	for script, want := range map[string]string{
+		mk(filepath.Join(home, "code", "mcp", "tool", "s.js")):                                  filepath.Join(home, "code", "mcp", "tool", "s.js"),
+		mk(filepath.Join(root, "mono", "a", "s.js")):                                            filepath.Join(root, "mono"),
 		mk(filepath.Join(home, "proj", "src", "server.js")):                                     filepath.Join(home, "proj"),
 		mk(filepath.Join(home, "Downloads", "tool", "server.py")):                               filepath.Join(home, "Downloads", "tool"),
 		mk(filepath.Join(root, "opt", "svc", "dist", "index.js")):                               filepath.Join(root, "opt", "svc"),
