@@ -130,15 +130,14 @@ func (u userPaths) refusal(p string) string {
 	if !inside {
 		return "it is outside your home directory"
 	}
-	for _, s := range u.sensitive() {
-		if within(p, s) {
-			return s + " holds credentials"
-		}
-		if within(s, p) {
-			if _, err := os.Lstat(s); err == nil {
-				return "it contains " + s + ", which holds credentials"
-			}
-		}
+	return u.secretFile(p)
+}
+
+// secretFile says why p (symlink-free) is never granted as a server's own
+// file (a script, a module it preloads, its package tree), or "".
+func (u userPaths) secretFile(p string) string {
+	if why := overlaps(p, u.sensitive()); why != "" {
+		return why
 	}
 	if isDotEnv(p) {
 		return "it is a .env file"
@@ -146,10 +145,10 @@ func (u userPaths) refusal(p string) string {
 	return ""
 }
 
-// secretFile says why p (symlink-free) is never granted as a server's own
-// file (a script, a module it preloads, its package tree), or "".
-func (u userPaths) secretFile(p string) string {
-	for _, s := range u.sensitive() {
+// overlaps says why p may not be shown when it is inside one of the
+// credential paths, or holds one that exists; "" when neither.
+func overlaps(p string, credentials []string) string {
+	for _, s := range credentials {
 		if within(p, s) {
 			return s + " holds credentials"
 		}
@@ -158,9 +157,6 @@ func (u userPaths) secretFile(p string) string {
 				return "it contains " + s + ", which holds credentials"
 			}
 		}
-	}
-	if isDotEnv(p) {
-		return "it is a .env file"
 	}
 	return ""
 }
@@ -311,17 +307,7 @@ func (u userPaths) runtimeDirRefusal(d string) string {
 		return "it is a directory of your home that gathers unrelated files"
 	}
 	// mcpbox's own cache is not refused here: the packages' trees live in it.
-	for _, c := range u.credentials {
-		if within(d, c) {
-			return c + " holds credentials"
-		}
-		if within(c, d) {
-			if _, err := os.Lstat(c); err == nil {
-				return "it contains " + c + ", which holds credentials"
-			}
-		}
-	}
-	return ""
+	return overlaps(d, u.credentials)
 }
 
 // runtimeMounts binds the runtime directories dirs read-only, each from
