@@ -346,7 +346,8 @@ var installLimits = sandbox.Limits{Memory: 2 << 30, Pids: 512, CPUs: 2, Tmp: 1 <
 // installInSandbox runs an install plan in its own sandbox: the work
 // directory read-write, egress to the registry only, no secrets.
 func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, plan *packages.Plan) error {
-	cmd, err := resolveCommand(plan.Argv, currentUser(opts.Dirs))
+	u := currentUser(opts.Dirs)
+	cmd, err := resolveCommand(plan.Argv, u)
 	if err != nil {
 		return err
 	}
@@ -380,7 +381,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		gid:     sandbox.DefaultGID,
 		batch:   true,
 	}
-	runtime, err := currentUser(opts.Dirs).runtimeMounts(plan.ReadOnly, opts.Logger)
+	runtime, err := u.runtimeMounts(plan.ReadOnly, opts.Logger)
 	if err != nil {
 		return err
 	}
