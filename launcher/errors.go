@@ -3,11 +3,13 @@ package launcher
 import (
 	"errors"
 	"fmt"
+
+	ctrd "github.com/mcpbox/mcpbox/launcher/runtime/containerd"
 )
 
 // ErrContainerdUnreachable is returned when containerd does not answer on
 // its socket. The message says how to fix it.
-var ErrContainerdUnreachable = errors.New("containerd is not reachable")
+var ErrContainerdUnreachable = ctrd.ErrUnreachable
 
 // ExitError reports how a session ended when the server did not exit 0, or
 // when mcpbox stopped it. Code is what mcpbox should exit with: the server's

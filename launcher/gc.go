@@ -5,37 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/snapshots"
-	"github.com/containerd/errdefs"
-)
+	"github.com/mcpbox/mcpbox/launcher/runtime"
+	ctrd "github.com/mcpbox/mcpbox/launcher/runtime/containerd"
 
-// connect dials containerd and checks that it answers. When the socket is
-// missing or refuses, the error says how to fix it rather than showing a
-// gRPC back-off.
-func connect(ctx context.Context, address, namespace string) (*containerd.Client, error) {
-	unreachable := func(err error) error {
-		return fmt.Errorf("%w at %s (%v): start it with `sudo systemctl start containerd` (or `sudo containerd &`), or point --containerd-address at its socket", ErrContainerdUnreachable, address, err)
-	}
-	// Fail fast on the common cases before gRPC starts its retries.
-	conn, err := net.DialTimeout("unix", address, 2*time.Second)
-	if err != nil {
-		return nil, unreachable(err)
-	}
-	conn.Close()
-	client, err := containerd.New(address, containerd.WithDefaultNamespace(namespace), containerd.WithTimeout(5*time.Second))
-	if err != nil {
-		return nil, unreachable(err)
-	}
-	return client, nil
-}
+	"github.com/containerd/containerd"
+)
 
 // GC removes the containers and session directories of sessions whose
 // mcpbox process is gone, and returns the ids it removed.
@@ -46,53 +25,77 @@ func GC(ctx context.Context, address, namespace, runDir string, log *slog.Logger
 	if runDir == "" {
 		runDir = DefaultRunDir
 	}
-	client, err := connect(ctx, address, namespace)
+	rt, err := ctrd.Open(address, namespace)
 	if err != nil {
 		return nil, err
 	}
-	defer client.Close()
-	return collect(ctx, client, runDir, log)
+	defer rt.Close()
+	return collect(ctx, rt, runDir, log)
 }
 
-// collect is GC on an open client.
-func collect(ctx context.Context, client *containerd.Client, runDir string, log *slog.Logger) ([]string, error) {
-	containers, err := client.Containers(ctx, `labels."`+labelOwnerPID+`"`)
-	if err != nil {
-		return nil, fmt.Errorf("gc: list containers: %w", err)
+// collect is GC through an open runtime: containers whose owner is dead,
+// session directories no live mcpbox owns, and image views of sessions
+// that died before their container held them.
+func collect(ctx context.Context, rt runtime.Runtime, runDir string, log *slog.Logger) ([]string, error) {
+	leftovers, err := rt.Leftovers(ctx)
+	if err != nil && leftovers == nil {
+		return nil, fmt.Errorf("gc: %w", err)
 	}
+	errs := []error{err}
 	var removed []string
-	var errs []error
 	known := map[string]bool{}
-	for _, c := range containers {
-		known[c.ID()] = true
-		// The listing already holds the labels: no extra call per container.
-		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
-		if err != nil {
-			errs = append(errs, err)
+	var views []runtime.Leftover
+	for _, l := range leftovers {
+		if l.View {
+			views = append(views, l)
 			continue
 		}
-		labels := info.Labels
-		if ownerAlive(labels[labelOwnerPID], labels[labelOwnerStart]) {
+		known[l.ID] = true
+		if ownerAlive(l.Owner.PID, l.Owner.Start) {
 			continue
 		}
-		if err := removeContainer(ctx, c); err != nil {
-			errs = append(errs, fmt.Errorf("gc: %s: %w", c.ID(), err))
+		if err := rt.Remove(ctx, l); err != nil {
+			errs = append(errs, fmt.Errorf("gc: %s: %w", l.ID, err))
 			continue
 		}
-		if dir := labels[labelSessionDir]; dir != "" && filepath.Dir(filepath.Clean(dir)) == filepath.Clean(runDir) {
+		if dir := l.Owner.SessionDir; dir != "" && filepath.Dir(filepath.Clean(dir)) == filepath.Clean(runDir) {
 			if err := removeSessionDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("gc: %w", err))
 			}
 		}
-		removed = append(removed, c.ID())
+		removed = append(removed, l.ID)
 	}
+	dirs, err := collectDirs(runDir, known)
+	removed = append(removed, dirs...)
+	errs = append(errs, err)
+	// A view whose session directory is gone has no session left to use it.
+	for _, v := range views {
+		dir := v.Owner.SessionDir
+		if filepath.Dir(filepath.Clean(dir)) != filepath.Clean(runDir) {
+			continue
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := rt.Remove(ctx, v); err != nil {
+			errs = append(errs, fmt.Errorf("gc: %w", err))
+			continue
+		}
+		removed = append(removed, v.ID)
+	}
+	return removed, errors.Join(errs...)
+}
 
-	// Session directories whose container was never created (mcpbox died
-	// before that) or is gone already.
+// collectDirs removes the session directories whose container was never
+// created (mcpbox died before that) or is gone already, and whose owner is
+// dead.
+func collectDirs(runDir string, known map[string]bool) ([]string, error) {
 	entries, err := os.ReadDir(runDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("gc: %w", err))
+		return nil, fmt.Errorf("gc: %w", err)
 	}
+	var removed []string
+	var errs []error
 	for _, e := range entries {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "mcpbox-") || known[e.Name()] {
 			continue
@@ -112,47 +115,35 @@ func collect(ctx context.Context, client *containerd.Client, runDir string, log 
 		}
 		removed = append(removed, e.Name())
 	}
-	// Image views of sessions that died before their container held them.
-	sn := client.SnapshotService(containerd.DefaultSnapshotter)
-	var views []string
-	err = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-		dir := info.Labels[labelSessionDir]
-		if !strings.HasPrefix(info.Name, "mcpbox-") || known[info.Name] || filepath.Dir(filepath.Clean(dir)) != filepath.Clean(runDir) {
-			return nil
-		}
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			views = append(views, info.Name)
-		}
-		return nil
-	}, `labels."`+labelSessionDir+`"`)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("gc: list snapshots: %w", err))
-	}
-	for _, v := range views {
-		if err := sn.Remove(ctx, v); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("gc: remove snapshot %s: %w", v, err))
-			continue
-		}
-		removed = append(removed, v)
-	}
 	return removed, errors.Join(errs...)
 }
 
-// removeContainer kills and deletes a container's task, then the container.
-func removeContainer(ctx context.Context, c containerd.Container) error {
-	task, err := c.Task(ctx, nil)
-	switch {
-	case err == nil:
-		// A stopped task refuses the kill; the delete below handles it.
-		_ = task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("delete task: %w", err)
+// openRuntime connects to the runtime a session runs in.
+func openRuntime(opts Options) (runtime.Runtime, error) {
+	rt, err := ctrd.Open(opts.Address, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	rt.Ensure = func(ctx context.Context, c *containerd.Client, ref string) (containerd.Image, error) {
+		return ensureImage(ctx, c, opts, ref)
+	}
+	return rt, nil
+}
+
+// sweepBeside sweeps up after sessions whose mcpbox was killed. It runs
+// beside the session so it adds nothing to start-up; the returned func
+// waits for it.
+func sweepBeside(rt runtime.Runtime, runDir string, log *slog.Logger) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if removed, err := collect(ctx, rt, runDir, log); err != nil {
+			log.Debug("gc", "err", err)
+		} else if len(removed) > 0 {
+			log.Info("removed leftovers of dead sessions", "ids", removed)
 		}
-	case !errdefs.IsNotFound(err):
-		return fmt.Errorf("load task: %w", err)
-	}
-	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("delete container: %w", err)
-	}
-	return nil
+	}()
+	return func() { <-done }
 }

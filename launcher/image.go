@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	ctrd "github.com/mcpbox/mcpbox/launcher/runtime/containerd"
+
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
@@ -129,7 +131,7 @@ func BuildImage(ctx context.Context, opts Options, rt, tag string) (*BuiltImage,
 	}
 	manifestDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
 
-	client, err := connect(ctx, opts.Address, opts.Namespace)
+	client, err := ctrd.Connect(opts.Address, opts.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +353,7 @@ func buildLayer(files []string) (*layer, error) {
 // ListImages returns the images in opts.Namespace, sorted by name.
 func ListImages(ctx context.Context, opts Options) ([]ImageInfo, error) {
 	opts.setDefaults()
-	client, err := connect(ctx, opts.Address, opts.Namespace)
+	client, err := ctrd.Connect(opts.Address, opts.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +381,7 @@ func ListImages(ctx context.Context, opts Options) ([]ImageInfo, error) {
 // no other image shares them) its content and unpacked snapshots.
 func RemoveImage(ctx context.Context, opts Options, ref string) error {
 	opts.setDefaults()
-	client, err := connect(ctx, opts.Address, opts.Namespace)
+	client, err := ctrd.Connect(opts.Address, opts.Namespace)
 	if err != nil {
 		return err
 	}

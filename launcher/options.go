@@ -22,8 +22,6 @@ const (
 	DefaultNamespace   = "mcpbox"
 	DefaultRunDir      = "/run/mcpbox"
 	DefaultStopTimeout = 5 * time.Second
-	// runtimeName is the containerd runtime shim mcpbox uses.
-	runtimeName = "io.containerd.runc.v2"
 )
 
 // Options describe one `mcpbox run` session.
