@@ -116,9 +116,11 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	// containerd's runc runs hooks as the host's root.
 	memfd := chooseMemfd(opts.Memfd, host, true, initPath)
 	log.Info("memfd", "mode", memfd.mode, "detail", memfd.why)
-	filter, err := seccompFilter(j.seccompAllow, memfd.mode)
+	id := "mcpbox-" + j.cmd.name + "-" + randomHex(4)
+	notify := !j.batch && (opts.ReportViolations || (opts.Observe != nil && opts.Observe.Syscalls != nil))
+	filter, err := seccomp.Build(seccompOptions(opts, j, memfd.mode, notify, filepath.Join(opts.RunDir, id, notifySocket)))
 	if err != nil {
-		return err
+		return fmt.Errorf("launcher: %w", err)
 	}
 	phase("seccomp")
 
@@ -177,32 +179,6 @@ func execute(ctx context.Context, opts Options, j *job) error {
 		phase("network")
 	}
 
-	id := "mcpbox-" + j.cmd.name + "-" + randomHex(4)
-	notify := !j.batch && (opts.ReportViolations || (opts.Observe != nil && opts.Observe.Syscalls != nil))
-	if notify {
-		listener := filepath.Join(opts.RunDir, id, notifySocket)
-		if filter, _, err = seccomp.WithNotify(filter, listener); err != nil {
-			return fmt.Errorf("launcher: seccomp notification: %w", err)
-		}
-		if o := opts.Observe; o != nil && o.Exec {
-			if filter, err = seccomp.WithNotifyExec(filter); err != nil {
-				return fmt.Errorf("launcher: seccomp notification: %w", err)
-			}
-		}
-		if o := opts.Observe; o != nil && o.Files {
-			if filter, _, err = seccomp.WithFileNotify(filter); err != nil {
-				return fmt.Errorf("launcher: seccomp notification: %w", err)
-			}
-			if o.Reads {
-				if filter, err = seccomp.WithNotifyOpens(filter); err != nil {
-					return fmt.Errorf("launcher: seccomp notification: %w", err)
-				}
-			}
-		}
-		if err := seccomp.Validate(filter); err != nil {
-			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
-		}
-	}
 	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, memfd: memfd.mode, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
 	defer s.cleanup()
 	if err := s.prepare(runtimeMounts, filter); err != nil {
@@ -220,31 +196,20 @@ func baseEnv() []string {
 // cgroupsPath is the sandbox's cgroup, under each hierarchy's root.
 func (s *session) cgroupsPath() string { return "/mcpbox/" + s.id }
 
-// seccompFilter returns the sandbox's seccomp filter after checking that
-// this kernel and libseccomp can enforce it. It fails closed. In memfd
-// deny mode the filter refuses memfd_create.
-func seccompFilter(extra []string, memfd sandbox.Memfd) (*specs.LinuxSeccomp, error) {
-	if err := seccomp.CheckKernel(); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp cannot be enforced here, so the server is not started: %w", err)
-	}
-	p, err := seccomp.Default()
-	if err != nil {
-		return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
-	}
-	if len(extra) > 0 {
-		if p, err = seccomp.WithAllowed(p, extra...); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
+// seccompOptions are the sandbox's seccomp options: the profile's extra
+// syscalls, memfd_create refused in memfd deny mode, and, when an agent
+// answers the syscalls the profile denies (notify), the listener it waits
+// on and what trial mode watches besides.
+func seccompOptions(opts Options, j *job, memfd sandbox.Memfd, notify bool, listener string) seccomp.Options {
+	so := seccomp.Options{Allow: j.seccompAllow}
+	_, so.DenyMemfd = memfd.(sandbox.MemfdDeny)
+	if notify {
+		so.Listener = listener
+		if o := opts.Observe; o != nil {
+			so.NotifyExec, so.NotifyFiles, so.NotifyReads = o.Exec, o.Files, o.Files && o.Reads
 		}
 	}
-	if _, deny := memfd.(sandbox.MemfdDeny); deny {
-		if p, err = seccomp.WithMemfdDenied(p); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
-		}
-	}
-	if err := seccomp.Validate(p); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp profile does not compile, so the server is not started: %w", err)
-	}
-	return p, nil
+	return so
 }
 
 // session is one container's life: its directory, container, task and IO.
