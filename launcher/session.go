@@ -156,21 +156,15 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	if o := opts.Observe; o != nil && o.OnIdentity != nil && !j.batch {
 		o.OnIdentity(j.policy.broker.Identity)
 	}
-	var egressNet *network
-	egressLog := opts.EgressLog
+	var egressNet *egress.Network
+	var onEgress func(egress.Event)
 	if o := opts.Observe; o != nil && o.OnEgress != nil && !j.batch {
-		if j.allow == nil {
-			// Nothing is allowed, but every attempt is seen.
-			if j.allow, err = egress.ParseAllowlist(nil); err != nil {
-				return err
-			}
-		}
-		sink := newEgressSink(o.OnEgress, opts.EgressLog)
-		defer sink.Close()
-		egressLog = sink
+		onEgress = o.OnEgress
 	}
-	if j.allow != nil {
-		if egressNet, err = startNetwork(j.allow, egressLog, log); err != nil {
+	// With an observer, a server that may reach nothing still gets the
+	// proxy (a nil allowlist allows nothing), so that every attempt is seen.
+	if j.allow != nil || onEgress != nil {
+		if egressNet, err = egress.Start(j.allow, egressEvents(opts.EgressLog, onEgress), log); err != nil {
 			return fmt.Errorf("launcher: egress control could not be set up, so the server is not started: %w", err)
 		}
 		// Registered before the session's cleanup, so it runs after it:
@@ -223,8 +217,8 @@ type session struct {
 
 	dir       string
 	initPath  string
-	net       *network    // nil: no network but loopback
-	signaled  atomic.Bool // mcpbox sent the server a signal to stop it
+	net       *egress.Network // nil: no network but loopback
+	signaled  atomic.Bool     // mcpbox sent the server a signal to stop it
 	container containerd.Container
 	task      containerd.Task
 	stdin     *os.File // our ends of the server's stdio FIFOs
@@ -271,7 +265,7 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	mounts := append([]sandbox.Mount{}, runtimeMounts...)
 	files := sandbox.SyntheticEtc(uid, gid, sandbox.DefaultHome, sandbox.DefaultHostname)
 	if s.net != nil {
-		files["/etc/resolv.conf"] = s.net.resolvConf()
+		files["/etc/resolv.conf"] = s.net.ResolvConf()
 	}
 	// The run directory may be reached through a symlink.
 	etc, err := filepath.EvalSymlinks(etc)
@@ -336,8 +330,8 @@ func (s *session) prepare(runtimeMounts []sandbox.Mount, filter *specs.LinuxSecc
 	env := append(baseEnv(), s.job.env...)
 	netns := ""
 	if s.net != nil {
-		env = append(env, s.net.env()...)
-		netns = s.net.ns.Path()
+		env = append(env, s.net.Env()...)
+		netns = s.net.NetNSPath()
 	}
 	spec, err := sandbox.Spec(sandbox.Policy{
 		Args:        args,
