@@ -1,16 +1,21 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcpbox/mcpbox/profiles"
+	"github.com/mcpbox/mcpbox/sandbox/egress"
 )
 
 // A grant that could only mean the sandbox's own loopback is a usage error
@@ -97,5 +102,69 @@ func writeProfile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The egress log gets one JSON line per decision, as it always has, and
+// the observer the same decision as a value (its time keeps its location,
+// which a trip through JSON would not).
+func TestEgressEvents(t *testing.T) {
+	if egressEvents(nil, nil) != nil {
+		t.Error("egressEvents(nil, nil) is not nil: the proxy would marshal events for nobody")
+	}
+	loc := time.FixedZone("test", 3600)
+	ev := egress.Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 6, loc), Kind: egress.KindConnect, Via: "transparent",
+		Host: "api.example.com", Port: 443, Addr: "203.0.113.7:443", Verdict: egress.VerdictAllow,
+		BytesUp: 10, BytesDown: 20, Duration: 1500 * time.Millisecond}
+	const line = `{"time":"2026-01-02T03:04:05.000000006+01:00","kind":"connect","via":"transparent","host":"api.example.com",` +
+		`"port":443,"addr":"203.0.113.7:443","verdict":"allow","bytes_up":10,"bytes_down":20,"duration_ns":1500000000}` + "\n"
+	var log bytes.Buffer
+	var seen []egress.Event
+	egressEvents(&log, func(e egress.Event) { seen = append(seen, e) })(ev)
+	if log.String() != line {
+		t.Errorf("egress log line\n%s\nwant\n%s", log.String(), line)
+	}
+	if len(seen) != 1 || seen[0] != ev || seen[0].Time.Location() != loc {
+		t.Errorf("observer got %+v, want %+v", seen, ev)
+	}
+	log.Reset()
+	egressEvents(&log, nil)(ev)
+	if log.String() != line {
+		t.Errorf("egress log line without an observer\n%s\nwant\n%s", log.String(), line)
+	}
+	seen = nil
+	egressEvents(nil, func(e egress.Event) { seen = append(seen, e) })(ev)
+	if len(seen) != 1 || seen[0] != ev {
+		t.Errorf("observer without a log got %+v, want %+v", seen, ev)
+	}
+}
+
+// The proxy reports from many goroutines at once; the consumers still get
+// one event at a time, in the same order, and every log line whole.
+func TestEgressEventsConcurrent(t *testing.T) {
+	var log bytes.Buffer
+	var seen []int
+	events := egressEvents(&log, func(e egress.Event) { seen = append(seen, e.Port) })
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				events(egress.Event{Kind: egress.KindDNS, Host: strings.Repeat("a", 200), Port: g*50 + i, Verdict: egress.VerdictDeny})
+			}
+		}()
+	}
+	wg.Wait()
+	var logged []int
+	for _, l := range strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n") {
+		var e egress.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		logged = append(logged, e.Port)
+	}
+	if len(seen) != 1000 || !slices.Equal(logged, seen) {
+		t.Errorf("observer saw %d events, log has %d lines; same order: %v", len(seen), len(logged), slices.Equal(logged, seen))
 	}
 }

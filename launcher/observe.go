@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,33 +55,6 @@ type Usage struct {
 	Pids       uint64        // tasks now
 	CPU        time.Duration // CPU time used so far
 }
-
-// egressSink turns the egress log's JSON lines into events.
-type egressSink struct {
-	pw *io.PipeWriter
-}
-
-func newEgressSink(fn func(egress.Event), also io.Writer) *egressSink {
-	pr, pw := io.Pipe()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var ev egress.Event
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				fn(ev)
-			}
-			if also != nil {
-				also.Write(append(sc.Bytes(), '\n'))
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	return &egressSink{pw: pw}
-}
-
-func (e *egressSink) Write(p []byte) (int, error) { return e.pw.Write(p) }
-func (e *egressSink) Close() error                { return e.pw.Close() }
 
 // cgroupFiles are where a cgroup's figures are, under cgroup v2 or v1.
 type cgroupFiles struct {

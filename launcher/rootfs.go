@@ -97,7 +97,7 @@ func (s *session) writeEtc() ([]sandbox.Mount, error) {
 	}
 	files := sandbox.SyntheticEtc(s.job.uid, s.job.gid, sandbox.DefaultHome, sandbox.DefaultHostname)
 	if s.net != nil {
-		files["/etc/resolv.conf"] = s.net.resolvConf()
+		files["/etc/resolv.conf"] = s.net.ResolvConf()
 	}
 	// The run directory may be reached through a symlink.
 	etc, err := filepath.EvalSymlinks(etc)
@@ -152,8 +152,8 @@ func (s *session) spec(root string, mounts []sandbox.Mount, cmdArgs []string, fi
 	env := append(baseEnv(), s.job.env...)
 	netns := ""
 	if s.net != nil {
-		env = append(env, s.net.env()...)
-		netns = s.net.ns.Path()
+		env = append(env, s.net.Env()...)
+		netns = s.net.NetNSPath()
 	}
 	spec, err := sandbox.Spec(sandbox.Policy{
 		Args:        args,

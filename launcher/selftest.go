@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mcpbox/mcpbox/sandbox/egress"
 )
 
 // ProbeResult is one probe's line from mcpbox-probe.
@@ -80,7 +82,7 @@ func Selftest(ctx context.Context, opts Options, st SelftestOptions) (*SelftestR
 	// variables, and what the profile passes, are expected too.
 	var names []string
 	if j.allow != nil {
-		names = append(names, proxyEnvNames...)
+		names = append(names, egress.EnvNames()...)
 	}
 	for _, kv := range append(baseEnv(), j.env...) {
 		if k, _, ok := strings.Cut(kv, "="); ok && k != "MCPBOX_SANDBOX" && k != "PATH" && k != "HOME" {

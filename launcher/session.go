@@ -137,75 +137,50 @@ func (s *session) seccompProfile() (*specs.LinuxSeccomp, error) {
 	memfd := chooseMemfd(s.opts.Memfd, host, true, s.initPath)
 	s.log.Info("memfd", "mode", memfd.mode, "detail", memfd.why)
 	s.memfd = memfd.mode
-	filter, err := seccompFilter(s.job.seccompAllow, memfd.mode)
-	if err != nil {
-		return nil, err
-	}
 	o := s.opts.Observe
 	s.notify = !s.job.batch && (s.opts.ReportViolations || (o != nil && o.Syscalls != nil))
-	if !s.notify {
-		return filter, nil
-	}
-	listener := filepath.Join(s.opts.RunDir, s.id, notifySocket)
-	if filter, _, err = seccomp.WithNotify(filter, listener); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp notification: %w", err)
-	}
-	if o != nil && o.Exec {
-		if filter, err = seccomp.WithNotifyExec(filter); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp notification: %w", err)
-		}
-	}
-	if o != nil && o.Files {
-		if filter, _, err = seccomp.WithFileNotify(filter); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp notification: %w", err)
-		}
-		if o.Reads {
-			if filter, err = seccomp.WithNotifyOpens(filter); err != nil {
-				return nil, fmt.Errorf("launcher: seccomp notification: %w", err)
-			}
-		}
-	}
-	if err := seccomp.Validate(filter); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
+	filter, err := seccomp.Build(seccompOptions(s.opts, s.job, memfd.mode, s.notify, filepath.Join(s.opts.RunDir, s.id, notifySocket)))
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	return filter, nil
+}
+
+// seccompOptions are the sandbox's seccomp options: the profile's extra
+// syscalls, memfd_create refused in memfd deny mode, and, when an agent
+// answers the syscalls the profile denies (notify), the listener it waits
+// on and what trial mode watches besides.
+func seccompOptions(opts Options, j *job, memfd sandbox.Memfd, notify bool, listener string) seccomp.Options {
+	so := seccomp.Options{Allow: j.seccompAllow}
+	_, so.DenyMemfd = memfd.(sandbox.MemfdDeny)
+	if notify {
+		so.Listener = listener
+		if o := opts.Observe; o != nil {
+			so.NotifyExec, so.NotifyFiles, so.NotifyReads = o.Exec, o.Files, o.Files && o.Reads
+		}
+	}
+	return so
 }
 
 // startNetwork gives the sandbox its own network namespace with mcpbox's
 // egress proxy when anything is allowed or trial watches egress; without
 // it the sandbox has loopback only. The returned func closes it.
 func (s *session) startNetwork() (func(), error) {
-	j, opts := s.job, s.opts
-	egressLog := opts.EgressLog
-	var closeSink func() error
-	if o := opts.Observe; o != nil && o.OnEgress != nil && !j.batch {
-		if j.allow == nil {
-			// Nothing is allowed, but every attempt is seen.
-			var err error
-			if j.allow, err = egress.ParseAllowlist(nil); err != nil {
-				return nil, err
-			}
-		}
-		sink := newEgressSink(o.OnEgress, opts.EgressLog)
-		egressLog, closeSink = sink, sink.Close
+	var onEgress func(egress.Event)
+	if o := s.opts.Observe; o != nil && o.OnEgress != nil && !s.job.batch {
+		onEgress = o.OnEgress
 	}
-	closeAll := func() {
-		if s.net != nil {
-			s.net.Close()
-		}
-		if closeSink != nil {
-			closeSink()
-		}
+	// With an observer, a server that may reach nothing still gets the
+	// proxy (a nil allowlist allows nothing), so that every attempt is seen.
+	if s.job.allow == nil && onEgress == nil {
+		return func() {}, nil
 	}
-	if j.allow == nil {
-		return closeAll, nil
-	}
-	var err error
-	if s.net, err = startNetwork(j.allow, egressLog, s.log); err != nil {
-		closeAll()
+	n, err := egress.Start(s.job.allow, egressEvents(s.opts.EgressLog, onEgress), s.log)
+	if err != nil {
 		return nil, fmt.Errorf("launcher: egress control could not be set up, so the server is not started: %w", err)
 	}
-	return closeAll, nil
+	s.net = n
+	return func() { n.Close() }, nil
 }
 
 // baseEnv is the environment every sandbox gets before the job's own.
@@ -216,33 +191,6 @@ func baseEnv() []string {
 // cgroupsPath is the sandbox's cgroup, under each hierarchy's root.
 func (s *session) cgroupsPath() string { return "/mcpbox/" + s.id }
 
-// seccompFilter returns the sandbox's seccomp filter after checking that
-// this kernel and libseccomp can enforce it. It fails closed. In memfd
-// deny mode the filter refuses memfd_create.
-func seccompFilter(extra []string, memfd sandbox.Memfd) (*specs.LinuxSeccomp, error) {
-	if err := seccomp.CheckKernel(); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp cannot be enforced here, so the server is not started: %w", err)
-	}
-	p, err := seccomp.Default()
-	if err != nil {
-		return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
-	}
-	if len(extra) > 0 {
-		if p, err = seccomp.WithAllowed(p, extra...); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
-		}
-	}
-	if _, deny := memfd.(sandbox.MemfdDeny); deny {
-		if p, err = seccomp.WithMemfdDenied(p); err != nil {
-			return nil, fmt.Errorf("launcher: seccomp profile: %w", err)
-		}
-	}
-	if err := seccomp.Validate(p); err != nil {
-		return nil, fmt.Errorf("launcher: seccomp profile does not compile, so the server is not started: %w", err)
-	}
-	return p, nil
-}
-
 // session is one container's life: its directory, container and IO.
 type session struct {
 	opts Options
@@ -252,8 +200,8 @@ type session struct {
 
 	dir      string
 	initPath string
-	notify   bool     // a seccomp agent answers the syscalls the profile denies
-	net      *network // nil: no network but loopback
+	notify   bool            // a seccomp agent answers the syscalls the profile denies
+	net      *egress.Network // nil: no network but loopback
 	// memfd is how the sandbox keeps code written into memory from running.
 	memfd sandbox.Memfd
 

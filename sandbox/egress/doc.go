@@ -6,8 +6,14 @@
 // NetNS makes a namespace with only loopback and a default route through
 // it; Install redirects all outgoing TCP to a listener served by
 // Proxy.ServeTCP and all DNS to Proxy.ServeDNS / ServeDNSTCP, and drops
-// everything else. mcpbox opens those sockets inside the namespace (NetNS.Do)
-// and the proxy does its upstream I/O from the host's namespace.
+// everything else. Those sockets are opened inside the namespace (NetNS.Do)
+// and the proxy does its upstream I/O from the host's namespace. Start does
+// all of it for one sandbox and hands each decision to a callback as an
+// Event; the caller decides where events go (a log file, a trial's report).
+//
+// The package knows nothing of the launcher, containers or MCP, and must
+// not import them (nor package sandbox): it takes an Allowlist and returns
+// a namespace path and environment variables for the caller's spec.
 //
 // # DNS: fake addresses
 //

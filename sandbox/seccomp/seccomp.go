@@ -10,14 +10,19 @@
 // Validate compiles a profile with libseccomp exactly as runc 1.1.5 would
 // and rejects the rule shapes runc silently changes the meaning of;
 // CheckKernel says whether the running kernel can enforce the profile.
+// Build puts these together into one sandbox's profile (Options: extra
+// syscalls, memfd denied, user notification), which is all a session needs.
 //
 // The package does not load filters (runc does that inside the container),
 // does not choose a profile for a server (the launcher does), and does not
 // decide which extra syscalls a server gets: WithAllowed adds what a profile
 // lists, but refuses anything on the deny list. WithMemfdDenied takes
-// memfd_create away, for sandboxes that cannot make memfds non-executable. Validate, CheckKernel and
+// memfd_create away, for sandboxes that cannot make memfds non-executable. Build, Validate, CheckKernel and
 // CheckNames need libseccomp: build with cgo and `-tags seccomp` on Linux,
 // otherwise they return an error wrapping errors.ErrUnsupported.
+//
+// It sits below package sandbox and must not import it (nor anything of
+// the launcher): its options are plain values.
 package seccomp
 
 import (

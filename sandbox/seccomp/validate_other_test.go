@@ -11,7 +11,9 @@ import (
 )
 
 func TestWithoutLibseccomp(t *testing.T) {
+	_, buildErr := Build(Options{})
 	for name, err := range map[string]error{
+		"Build":       buildErr,
 		"Validate":    Validate(&specs.LinuxSeccomp{DefaultAction: specs.ActErrno}),
 		"CheckKernel": CheckKernel(),
 		"CheckNames":  CheckNames("read"),
