@@ -569,7 +569,7 @@ func (s *session) run(ctx context.Context, phase func(string)) error {
 	phase("start")
 	if o := s.opts.Observe; o != nil && o.OnUsage != nil && !s.job.batch {
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
-		go o.watch(s.cgroupsPath(), stopWatch, watchDone)
+		go o.WatchUsage(s.cgroupsPath(), stopWatch, watchDone)
 		defer func() { close(stopWatch); <-watchDone }()
 	}
 

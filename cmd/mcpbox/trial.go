@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,12 +54,14 @@ func trialAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	session := launcher.Options{
+		Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
+		Env: c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
+	}
 	opts := trial.Options{
-		Session: launcher.Options{
-			Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
-			Profile: c.String("profile"), Command: c.Args().Slice(), Env: c.StringSlice("env"),
-			Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
-		},
+		Command:  c.Args().Slice(),
+		Profile:  c.String("profile"),
+		Stderr:   os.Stderr,
 		Duration: c.Duration("duration"),
 		Enforce:  c.Bool("enforce"),
 	}
@@ -69,7 +73,7 @@ func trialAction(c *cli.Context) error {
 		if err != nil {
 			return &launcher.UsageError{Flag: "mount", Err: err}
 		}
-		opts.Session.Mounts = append(opts.Session.Mounts, mount)
+		session.Mounts = append(session.Mounts, mount)
 	}
 	for _, s := range c.StringSlice("call") {
 		call, err := trial.ParseCall(s)
@@ -84,10 +88,12 @@ func trialAction(c *cli.Context) error {
 			return &launcher.UsageError{Flag: "compare", Err: err}
 		}
 	}
-	base, _, err := launcher.Catalog(opts.Session.Dirs).Resolve(opts.Session.Profile, "", "")
+	base, _, err := launcher.Catalog(session.Dirs).Resolve(opts.Profile, "", "")
 	if err != nil {
 		return &launcher.UsageError{Flag: "profile", Err: err}
 	}
+
+	opts.Run = trialRunner(session)
 
 	ctx, _, stop := signalContext(c.Context)
 	defer stop()
@@ -97,7 +103,7 @@ func trialAction(c *cli.Context) error {
 	}
 	out := c.String("out")
 	if out == "" {
-		out = filepath.Join(opts.Session.Dirs.State, "trials", trialName(rep)+"-"+rep.Started.Format("20060102T150405Z"))
+		out = filepath.Join(session.Dirs.State, "trials", trialName(rep)+"-"+rep.Started.Format("20060102T150405Z"))
 	}
 	if err := writeTrial(out, rep, base, c.String("write-profile")); err != nil {
 		return err
@@ -112,6 +118,24 @@ func trialAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "trial: report in %s (report.json, report.md, profile.yaml)\n", out)
 	return nil
+}
+
+// trialRunner runs the sessions a trial asks for with launcher.Run, on
+// top of the session options from the flags.
+func trialRunner(base launcher.Options) trial.Runner {
+	return func(ctx context.Context, s trial.Session) (int, error) {
+		so := base
+		so.Command, so.Profile, so.Stdin, so.Stdout, so.Observe = s.Command, s.Profile, s.Stdin, s.Stdout, s.Hooks
+		if !s.Audit {
+			so.Audit = launcher.AuditNone
+		}
+		err := launcher.Run(ctx, so)
+		var exit *launcher.ExitError
+		if errors.As(err, &exit) {
+			return exit.Code, nil
+		}
+		return 0, err
+	}
 }
 
 func trialName(r *trial.Report) string {
