@@ -11,7 +11,6 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/trial"
-	"github.com/mcpbox/mcpbox/profiles"
 )
 
 func trialCommand() *cli.Command {
@@ -103,9 +102,9 @@ func trialAction(c *cli.Context) error {
 	}
 	out := c.String("out")
 	if out == "" {
-		out = filepath.Join(session.Dirs.State, "trials", trialName(rep)+"-"+rep.Started.Format("20060102T150405Z"))
+		out = filepath.Join(session.Dirs.State, "trials", rep.DirName())
 	}
-	if err := writeTrial(out, rep, base, c.String("write-profile")); err != nil {
+	if err := trial.Write(out, rep, base, c.String("write-profile")); err != nil {
 		return err
 	}
 	trial.Summary(os.Stderr, rep)
@@ -136,45 +135,4 @@ func trialRunner(base launcher.Options) trial.Runner {
 		}
 		return 0, err
 	}
-}
-
-func trialName(r *trial.Report) string {
-	if r.Package != nil {
-		return filepath.Base(r.Package.Name)
-	}
-	if len(r.Command) > 0 {
-		return filepath.Base(r.Command[len(r.Command)-1])
-	}
-	return "server"
-}
-
-func writeTrial(dir string, rep *trial.Report, base *profiles.Profile, profileFile string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	write := func(name string, fn func(f *os.File) error) error {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
-		}
-		if err := fn(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	if err := write("report.json", func(f *os.File) error { return trial.WriteJSON(f, rep) }); err != nil {
-		return err
-	}
-	if err := write("report.md", func(f *os.File) error { return trial.WriteMarkdown(f, rep) }); err != nil {
-		return err
-	}
-	prof := trial.Profile(rep, base, 1.5)
-	if err := write("profile.yaml", func(f *os.File) error { _, err := f.Write(prof); return err }); err != nil {
-		return err
-	}
-	if profileFile != "" {
-		return os.WriteFile(profileFile, prof, 0o644)
-	}
-	return nil
 }

@@ -7,7 +7,8 @@
 // it never imports launcher, its parent.
 //
 // The report types and writers here are pure: they do no I/O beyond the
-// writer or file they are given, and they decide nothing about the sandbox.
+// writer, file or directory they are given, and they decide nothing about
+// the sandbox.
 // A profile written by Profile grants only what the run was seen to need and
 // leaves every network host for the user to approve.
 package trial
