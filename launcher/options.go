@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/observe"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -86,7 +87,7 @@ type Options struct {
 	// NoRedact turns secret redaction off.
 	NoRedact bool
 	// Observe, when set, watches the session (mcpbox trial).
-	Observe *Observe
+	Observe *observe.Hooks
 	// ReportViolations reports each syscall the profile denies outright,
 	// on stderr and in the audit log; it is still denied.
 	ReportViolations bool

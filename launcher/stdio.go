@@ -72,7 +72,7 @@ func (s *session) run(ctx context.Context, rt runtime.Runtime, phase func(string
 	phase("start")
 	if o := s.opts.Observe; o != nil && o.OnUsage != nil && !s.job.batch {
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
-		go o.watch(s.cgroupsPath(), stopWatch, watchDone)
+		go o.WatchUsage(s.cgroupsPath(), stopWatch, watchDone)
 		defer func() { close(stopWatch); <-watchDone }()
 	}
 	st := s.pump(s.brokerFor(audit), phase)

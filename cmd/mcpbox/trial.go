@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/trial"
-	"github.com/mcpbox/mcpbox/profiles"
 )
 
 func trialCommand() *cli.Command {
@@ -52,12 +53,14 @@ func trialAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	session := launcher.Options{
+		Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
+		Env: c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
+	}
 	opts := trial.Options{
-		Session: launcher.Options{
-			Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
-			Profile: c.String("profile"), Command: c.Args().Slice(), Env: c.StringSlice("env"),
-			Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
-		},
+		Command:  c.Args().Slice(),
+		Profile:  c.String("profile"),
+		Stderr:   os.Stderr,
 		Duration: c.Duration("duration"),
 		Enforce:  c.Bool("enforce"),
 	}
@@ -69,7 +72,7 @@ func trialAction(c *cli.Context) error {
 		if err != nil {
 			return &launcher.UsageError{Flag: "mount", Err: err}
 		}
-		opts.Session.Mounts = append(opts.Session.Mounts, mount)
+		session.Mounts = append(session.Mounts, mount)
 	}
 	for _, s := range c.StringSlice("call") {
 		call, err := trial.ParseCall(s)
@@ -84,10 +87,12 @@ func trialAction(c *cli.Context) error {
 			return &launcher.UsageError{Flag: "compare", Err: err}
 		}
 	}
-	base, _, err := launcher.Catalog(opts.Session.Dirs).Resolve(opts.Session.Profile, "", "")
+	base, _, err := launcher.Catalog(session.Dirs).Resolve(opts.Profile, "", "")
 	if err != nil {
 		return &launcher.UsageError{Flag: "profile", Err: err}
 	}
+
+	opts.Run = trialRunner(session)
 
 	ctx, _, stop := signalContext(c.Context)
 	defer stop()
@@ -97,9 +102,9 @@ func trialAction(c *cli.Context) error {
 	}
 	out := c.String("out")
 	if out == "" {
-		out = filepath.Join(opts.Session.Dirs.State, "trials", trialName(rep)+"-"+rep.Started.Format("20060102T150405Z"))
+		out = filepath.Join(session.Dirs.State, "trials", rep.DirName())
 	}
-	if err := writeTrial(out, rep, base, c.String("write-profile")); err != nil {
+	if err := trial.Write(out, rep, base, c.String("write-profile")); err != nil {
 		return err
 	}
 	trial.Summary(os.Stderr, rep)
@@ -114,43 +119,20 @@ func trialAction(c *cli.Context) error {
 	return nil
 }
 
-func trialName(r *trial.Report) string {
-	if r.Package != nil {
-		return filepath.Base(r.Package.Name)
-	}
-	if len(r.Command) > 0 {
-		return filepath.Base(r.Command[len(r.Command)-1])
-	}
-	return "server"
-}
-
-func writeTrial(dir string, rep *trial.Report, base *profiles.Profile, profileFile string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	write := func(name string, fn func(f *os.File) error) error {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
+// trialRunner runs the sessions a trial asks for with launcher.Run, on
+// top of the session options from the flags.
+func trialRunner(base launcher.Options) trial.Runner {
+	return func(ctx context.Context, s trial.Session) (int, error) {
+		so := base
+		so.Command, so.Profile, so.Stdin, so.Stdout, so.Observe = s.Command, s.Profile, s.Stdin, s.Stdout, s.Hooks
+		if !s.Audit {
+			so.Audit = launcher.AuditNone
 		}
-		if err := fn(f); err != nil {
-			f.Close()
-			return err
+		err := launcher.Run(ctx, so)
+		var exit *launcher.ExitError
+		if errors.As(err, &exit) {
+			return exit.Code, nil
 		}
-		return f.Close()
+		return 0, err
 	}
-	if err := write("report.json", func(f *os.File) error { return trial.WriteJSON(f, rep) }); err != nil {
-		return err
-	}
-	if err := write("report.md", func(f *os.File) error { return trial.WriteMarkdown(f, rep) }); err != nil {
-		return err
-	}
-	prof := trial.Profile(rep, base, 1.5)
-	if err := write("profile.yaml", func(f *os.File) error { _, err := f.Write(prof); return err }); err != nil {
-		return err
-	}
-	if profileFile != "" {
-		return os.WriteFile(profileFile, prof, 0o644)
-	}
-	return nil
 }

@@ -2,8 +2,13 @@
 // a sandbox and writes what it saw as a report (report.json, report.md, a
 // summary on stderr) and as a least-privilege profile to start from.
 //
+// It runs the session through a Runner the caller gives it (cmd/mcpbox
+// wires in launcher.Run) and watches it through launcher/observe's hooks:
+// it never imports launcher, its parent.
+//
 // The report types and writers here are pure: they do no I/O beyond the
-// writer or file they are given, and they decide nothing about the sandbox.
+// writer, file or directory they are given, and they decide nothing about
+// the sandbox.
 // A profile written by Profile grants only what the run was seen to need and
 // leaves every network host for the user to approve.
 package trial

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/launcher/observe"
 	"github.com/mcpbox/mcpbox/sandbox"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
 )
@@ -43,11 +43,15 @@ func ParseCall(s string) (CallSpec, error) {
 
 // Options configure a trial.
 type Options struct {
-	// Session is the sandboxed session's options: Command, Profile (the
-	// base, default untrusted), Env, Mounts, containerd settings, Dirs,
-	// Stderr, Logger. Stdin and Stdout are the trial's own.
-	Session launcher.Options
-	Calls   []CallSpec
+	// Run runs the sandboxed session; cmd/mcpbox gives it launcher.Run.
+	Run Runner
+	// Command is the server's command line as the client would give it.
+	Command []string
+	// Profile is the base profile's name or file; "" means untrusted.
+	Profile string
+	// Stderr receives the trial's own messages; nil discards them.
+	Stderr io.Writer
+	Calls  []CallSpec
 	// Duration is how long the trial watches in all, calls included;
 	// the server is then shut down. Zero means 20 s.
 	Duration time.Duration
@@ -59,6 +63,28 @@ type Options struct {
 	// talks to the server, until the client hangs up. Calls and Duration
 	// are ignored.
 	Client *ClientIO
+}
+
+// Runner is all a trial needs of mcpbox's launcher: run one sandboxed
+// session as s asks, until the server exits or s.Stdin ends. It returns
+// the server's exit code when the server ran and ended (0 for a clean
+// exit, 128+n when killed by signal n), or an error when the session
+// itself failed.
+type Runner func(ctx context.Context, s Session) (exitCode int, err error)
+
+// Session is the session a trial asks its Runner for.
+type Session struct {
+	Command []string
+	Profile string // the base profile's name or file, never ""
+	// Stdin and Stdout are the client's side of the server's stdio: the
+	// trial's own client, or with --client the real client's, teed.
+	Stdin  io.Reader
+	Stdout io.Writer
+	// Hooks are the trial's watchers.
+	Hooks *observe.Hooks
+	// Audit asks for the session's audit log too; a trial's record is
+	// its report, so Run asks for none.
+	Audit bool
 }
 
 // ClientIO is a real client's side of the session.
@@ -91,7 +117,7 @@ func (r *recorder) egress(ev egress.Event) {
 	n.Count++
 }
 
-func (r *recorder) sample(u launcher.Usage) {
+func (r *recorder) sample(u observe.Usage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.usage.PeakMemoryBytes = max(r.usage.PeakMemoryBytes, int64(u.PeakMemory))
@@ -103,37 +129,43 @@ func (r *recorder) sample(u launcher.Usage) {
 // trial itself failed (bad options, no sandbox); what the server did
 // wrong is in the report.
 func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Run == nil {
+		return nil, errors.New("trial: no Runner in Options.Run to run the session with")
+	}
 	if opts.Duration <= 0 {
 		opts.Duration = 20 * time.Second
 	}
-	so := opts.Session
-	if so.Profile == "" {
-		so.Profile = "untrusted"
+	if opts.Profile == "" {
+		opts.Profile = "untrusted"
 	}
-	if so.Audit == "" {
-		so.Audit = launcher.AuditNone
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
 	}
 	rec := &recorder{network: map[string]*NetEvent{}}
 	sys := newSyscallRecorder(opts.Enforce)
-	so.Observe = &launcher.Observe{
+	s := Session{Command: opts.Command, Profile: opts.Profile, Hooks: &observe.Hooks{
 		OnEgress: rec.egress, OnUsage: rec.sample, UsageEvery: 20 * time.Millisecond,
 		Syscalls: sys.decide, OnSyscall: sys.record, Exec: true, Files: true, Reads: true,
-	}
+	}}
+	rep := rep0(opts)
+	s.Hooks.OnIdentity = rep.identity
 	if opts.Client != nil {
-		return runWithClient(ctx, so, opts, rep0(so, opts), rec, sys)
+		return runWithClient(ctx, s, opts, rep, rec, sys)
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	so.Stdin, so.Stdout = inR, outW
+	s.Stdin, s.Stdout = inR, outW
 
-	rep := rep0(so, opts)
-	so.Observe.OnIdentity = rep.identity
-	runErr := make(chan error, 1)
+	type ended struct {
+		code int
+		err  error
+	}
+	runEnd := make(chan ended, 1)
 	go func() {
-		err := launcher.Run(ctx, so)
+		code, err := opts.Run(ctx, s)
 		outW.Close()
 		inR.Close()
-		runErr <- err
+		runEnd <- ended{code, err}
 	}()
 
 	deadline := time.Now().Add(opts.Duration)
@@ -147,13 +179,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	case <-c.done:
 	}
 	inW.Close() // the client hangs up: the server is stopped
-	err := <-runErr
-	return finish(rep, err, so, rec, sys)
+	end := <-runEnd
+	return finish(rep, end.code, end.err, opts, rec, sys)
 }
 
 // rep0 is a trial's report before anything was seen.
-func rep0(so launcher.Options, opts Options) *Report {
-	return &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Command: so.Command, BaseProfile: so.Profile, Enforce: opts.Enforce,
+func rep0(opts Options) *Report {
+	return &Report{Schema: SchemaVersion, Started: time.Now().UTC(), Command: opts.Command, BaseProfile: opts.Profile, Enforce: opts.Enforce,
 		Home: sandbox.DefaultHome}
 }
 
@@ -166,13 +198,11 @@ func (rep *Report) identity(id broker.Identity) {
 
 // runWithClient records a session a real client drives: the server's
 // tools/list answers are read off the stream on their way to the client.
-func runWithClient(ctx context.Context, so launcher.Options, opts Options, rep *Report, rec *recorder, sys *syscallRecorder) (*Report, error) {
-	so.Observe.OnIdentity = rep.identity
-	so.Stdin = opts.Client.In
-	tee := &toolsTee{w: opts.Client.Out, rep: rep}
-	so.Stdout = tee
-	err := launcher.Run(ctx, so)
-	return finish(rep, err, so, rec, sys)
+func runWithClient(ctx context.Context, s Session, opts Options, rep *Report, rec *recorder, sys *syscallRecorder) (*Report, error) {
+	s.Stdin = opts.Client.In
+	s.Stdout = &toolsTee{w: opts.Client.Out, rep: rep}
+	code, err := opts.Run(ctx, s)
+	return finish(rep, code, err, opts, rec, sys)
 }
 
 // toolsTee passes the server's messages to the client and takes the
@@ -217,20 +247,15 @@ func addTool(rep *Report, tool json.RawMessage) {
 }
 
 // finish fills the report from what the watchers saw and ranks it.
-func finish(rep *Report, err error, so launcher.Options, rec *recorder, sys *syscallRecorder) (*Report, error) {
+func finish(rep *Report, code int, err error, opts Options, rec *recorder, sys *syscallRecorder) (*Report, error) {
 	rep.DurationS = time.Since(rep.Started).Seconds()
-	var exit *launcher.ExitError
 	switch {
 	case err == nil:
-		zero := 0
-		rep.ExitCode = &zero
-	case errors.As(err, &exit):
-		code := exit.Code
 		rep.ExitCode = &code
 	case rep.Tools == nil && len(sys.events()) == 0:
 		return nil, err
 	default:
-		fmt.Fprintf(so.Stderr, "mcpbox: trial: the session ended with an error: %v\n", err)
+		fmt.Fprintf(opts.Stderr, "mcpbox: trial: the session ended with an error: %v\n", err)
 	}
 
 	rec.mu.Lock()
@@ -242,7 +267,7 @@ func finish(rep *Report, err error, so launcher.Options, rec *recorder, sys *sys
 	var execs []Process
 	rep.Syscalls, rep.Files, execs, rep.Reads = sys.summary(rep.Home)
 	rep.Processes = execs
-	rep.PathArgs = pathArgs(so.Command)
+	rep.PathArgs = pathArgs(opts.Command)
 	rep.Rank()
 	return rep, nil
 }
