@@ -2,7 +2,8 @@
 // runc v2 shim, containers labelled with their owner so that gc finds dead
 // sessions' leftovers, image roots as read-only snapshot views.
 //
-// It implements launcher/runtime and must not import the launcher.
+// It implements launcher/runtime.Runtime (with the values of
+// launcher/runtime/api) and must not import the launcher or its parent.
 package containerd
 
 import (
@@ -27,7 +28,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/image-spec/identity"
 
-	"github.com/mcpbox/mcpbox/launcher/runtime"
+	"github.com/mcpbox/mcpbox/launcher/runtime/api"
 )
 
 // Labels mcpbox puts on its containers. gc uses the owner labels to find
@@ -55,8 +56,6 @@ type Runtime struct {
 	// when needed (see launcher/image); nil refuses image roots.
 	Ensure func(ctx context.Context, c *containerd.Client, ref string) (containerd.Image, error)
 }
-
-var _ runtime.Runtime = (*Runtime)(nil)
 
 // Connect dials containerd and checks that it answers. When the socket is
 // missing or refuses, the error says how to fix it rather than showing a
@@ -95,8 +94,8 @@ func (r *Runtime) Close() error { return r.client.Close() }
 
 // Create creates the container and its task; the task's process has made
 // its mounts and waits to be started.
-func (r *Runtime) Create(ctx context.Context, cfg runtime.Config) (_ runtime.Container, err error) {
-	c := &container{client: r.client, id: cfg.ID, exited: make(chan runtime.Exit, 1)}
+func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, err error) {
+	c := &container{client: r.client, id: cfg.ID, exited: make(chan api.Exit, 1)}
 	var newOpts []containerd.NewContainerOpts
 	if v, ok := cfg.Image.(*view); ok && v != nil {
 		c.view = v
@@ -156,13 +155,13 @@ type container struct {
 	view    *view // the image root, nil for a plain directory
 	oom     atomic.Bool
 	stopOOM context.CancelFunc
-	exited  chan runtime.Exit
+	exited  chan api.Exit
 }
 
-func (c *container) ID() string                  { return c.id }
-func (c *container) Pid() uint32                 { return c.task.Pid() }
-func (c *container) Exited() <-chan runtime.Exit { return c.exited }
-func (c *container) OOMKilled() bool             { return c.oom.Load() }
+func (c *container) ID() string              { return c.id }
+func (c *container) Pid() uint32             { return c.task.Pid() }
+func (c *container) Exited() <-chan api.Exit { return c.exited }
+func (c *container) OOMKilled() bool         { return c.oom.Load() }
 
 func (c *container) Start(ctx context.Context) error {
 	if err := c.task.Start(ctx); err != nil {
@@ -196,7 +195,7 @@ func (c *container) watchOOM() {
 
 func (c *container) forwardExit(exitCh <-chan containerd.ExitStatus) {
 	status := <-exitCh
-	exit := runtime.Exit{Code: int(status.ExitCode())}
+	exit := api.Exit{Code: int(status.ExitCode())}
 	if err := status.Error(); err != nil {
 		if errdefs.IsUnavailable(err) || status.ExitCode() == containerd.UnknownExitStatus {
 			exit.Err = fmt.Errorf("lost containerd while %s was running (%v): the session is over; once containerd is back (`mcpbox doctor` says how), `mcpbox gc` removes what is left", c.id, err)
@@ -283,7 +282,7 @@ func (v *view) Release(ctx context.Context) error {
 
 // ImageRoot makes a read-only view snapshot of the image; for a layered
 // image it is mounted on the host in the session directory.
-func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ runtime.ImageRoot, err error) {
+func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ api.ImageRoot, err error) {
 	if r.Ensure == nil {
 		return nil, fmt.Errorf("containerd: no image support configured for %s", ref)
 	}
@@ -335,12 +334,12 @@ func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ 
 
 // Leftovers lists mcpbox's containers with their owners, and the image
 // views no container holds.
-func (r *Runtime) Leftovers(ctx context.Context) ([]runtime.Leftover, error) {
+func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
 	containers, err := r.client.Containers(ctx, `labels."`+labelOwnerPID+`"`)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	var out []runtime.Leftover
+	var out []api.Leftover
 	var errs []error
 	known := map[string]bool{}
 	for _, c := range containers {
@@ -353,13 +352,13 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]runtime.Leftover, error) {
 		}
 		l := info.Labels
 		started, _ := time.Parse(time.RFC3339, l[labelStarted])
-		out = append(out, runtime.Leftover{ID: c.ID(), Owner: runtime.Owner{
+		out = append(out, api.Leftover{ID: c.ID(), Owner: api.Owner{
 			PID: l[labelOwnerPID], Start: l[labelOwnerStart], Started: started,
 			Command: l[labelCommand], SessionDir: l[labelSessionDir]}})
 	}
 	err = r.client.SnapshotService(containerd.DefaultSnapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
 		if strings.HasPrefix(info.Name, "mcpbox-") && !known[info.Name] {
-			out = append(out, runtime.Leftover{ID: info.Name, View: true, Owner: runtime.Owner{SessionDir: info.Labels[labelSessionDir]}})
+			out = append(out, api.Leftover{ID: info.Name, View: true, Owner: api.Owner{SessionDir: info.Labels[labelSessionDir]}})
 		}
 		return nil
 	}, `labels."`+labelSessionDir+`"`)
@@ -371,7 +370,7 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]runtime.Leftover, error) {
 
 // Remove kills and deletes a leftover container's task, then the
 // container; or removes a leftover image view.
-func (r *Runtime) Remove(ctx context.Context, l runtime.Leftover) error {
+func (r *Runtime) Remove(ctx context.Context, l api.Leftover) error {
 	if l.View {
 		err := r.client.SnapshotService(containerd.DefaultSnapshotter).Remove(ctx, l.ID)
 		if err != nil && !errdefs.IsNotFound(err) {
