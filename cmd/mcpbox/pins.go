@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/pins"
 )
 
 func pinsCommand() *cli.Command {
@@ -20,15 +22,21 @@ func pinsCommand() *cli.Command {
 		}
 		return launcher.DefaultDirs().PinsDir()
 	}
-	find := func(c *cli.Context) (launcher.PinRecord, error) {
+	find := func(c *cli.Context) (pins.Record, error) {
 		if c.NArg() < 1 {
-			return launcher.PinRecord{}, &launcher.UsageError{Err: fmt.Errorf("name a server: mcpbox pins %s SERVER (see mcpbox pins list)", c.Command.Name)}
+			return pins.Record{}, &launcher.UsageError{Err: fmt.Errorf("name a server: mcpbox pins %s SERVER (see mcpbox pins list)", c.Command.Name)}
 		}
-		return launcher.FindPins(dir(c), c.Args().First())
+		r, err := pins.Find(dir(c), c.Args().First())
+		// A name that picks no server, or several, is the user's to fix.
+		var fe *pins.FindError
+		if errors.As(err, &fe) {
+			err = &launcher.UsageError{Err: err}
+		}
+		return r, err
 	}
 	// findReadable is find for the commands that need the pins
 	// themselves: a corrupt file can only be reset.
-	findReadable := func(c *cli.Context) (launcher.PinRecord, error) {
+	findReadable := func(c *cli.Context) (pins.Record, error) {
 		r, err := find(c)
 		if err == nil && r.Err != nil {
 			err = fmt.Errorf("%v: check the file, then run `mcpbox pins reset %s`", r.Err, r.Name)
@@ -46,7 +54,7 @@ func pinsCommand() *cli.Command {
 				Name: "list", Usage: "list pinned servers", OnUsageError: usageError,
 				Flags: []cli.Flag{dirFlag, &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 				Action: func(c *cli.Context) error {
-					recs, err := launcher.Pins(dir(c))
+					recs, err := pins.List(dir(c))
 					if err != nil {
 						return err
 					}
@@ -141,7 +149,7 @@ func pinsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if err := launcher.ResetPins(r); err != nil {
+					if err := pins.Reset(r); err != nil {
 						return err
 					}
 					fmt.Fprintf(os.Stderr, "removed the pins of %s (%s)\n", r.Name, r.File.Path)
