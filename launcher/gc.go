@@ -37,6 +37,17 @@ func connect(ctx context.Context, address, namespace string) (*containerd.Client
 	return client, nil
 }
 
+// Connect dials containerd at address (DefaultAddress if "") with
+// namespace (DefaultNamespace if "") as the client's default, and says how
+// to start containerd when it does not answer (ErrContainerdUnreachable).
+// The back ends of commands that work on containerd's stores
+// (launcher/image) take the client it returns.
+func Connect(ctx context.Context, address, namespace string) (*containerd.Client, error) {
+	o := Options{Address: address, Namespace: namespace}
+	o.setDefaults()
+	return connect(ctx, o.Address, o.Namespace)
+}
+
 // GC removes the containers and session directories of sessions whose
 // mcpbox process is gone, and returns the ids it removed.
 func GC(ctx context.Context, address, namespace, runDir string, log *slog.Logger) ([]string, error) {

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/launcher/image"
 	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
@@ -145,8 +146,8 @@ func execute(ctx context.Context, opts Options, j *job) error {
 
 	var img containerd.Image
 	if j.image != "" {
-		if img, err = ensureImage(ctx, client, opts, j.image); err != nil {
-			return err
+		if img, err = image.Ensure(ctx, image.Options{Client: client, Progress: opts.Stderr, Logger: opts.Logger}, j.image); err != nil {
+			return profileImageError(err)
 		}
 		phase("image")
 	}
