@@ -115,7 +115,7 @@ func Doctor(ctx context.Context, opts DoctorOptions) []Check {
 // failure: mcpbox itself works.
 func checkClients(env clientconfig.Env) Check {
 	c := Check{Name: "clients", Status: CheckOK}
-	files := DetectClients(env)
+	files := clientconfig.Detect(env)
 	if len(files) == 0 {
 		c.Detail = "no MCP client config found"
 		return c

@@ -10,11 +10,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/image"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
 	ctrd "github.com/mcpbox/mcpbox/launcher/runtime/containerd"
 
 	"github.com/containerd/containerd"
 )
+
+// Connect dials containerd at address (DefaultAddress if "") with
+// namespace (DefaultNamespace if "") as the client's default, and says how
+// to start containerd when it does not answer (ErrContainerdUnreachable).
+// The back ends of commands that work on containerd's stores
+// (launcher/image) take the client it returns.
+func Connect(ctx context.Context, address, namespace string) (*containerd.Client, error) {
+	o := Options{Address: address, Namespace: namespace}
+	o.setDefaults()
+	return ctrd.Connect(o.Address, o.Namespace)
+}
 
 // GC removes the containers and session directories of sessions whose
 // mcpbox process is gone, and returns the ids it removed.
@@ -125,7 +137,11 @@ func openRuntime(opts Options) (runtime.Runtime, error) {
 		return nil, err
 	}
 	rt.Ensure = func(ctx context.Context, c *containerd.Client, ref string) (containerd.Image, error) {
-		return ensureImage(ctx, c, opts, ref)
+		img, err := image.Ensure(ctx, image.Options{Client: c, Progress: opts.Stderr, Logger: opts.Logger}, ref)
+		if err != nil {
+			return nil, profileImageError(err)
+		}
+		return img, nil
 	}
 	return rt, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/launcher/pins"
 	"github.com/mcpbox/mcpbox/profiles"
 )
 
@@ -28,10 +29,10 @@ func brokerPolicy(opts Options, prof *profiles.Profile, id broker.Identity, env 
 	p.broker.Pin = mode(prof.Tools.Pin)
 	p.broker.Scan = mode(prof.Tools.Scan)
 	if p.broker.Pin != broker.ModeOff {
-		p.broker.Pins = pinFileFor(opts.Dirs.PinsDir(), id)
+		p.broker.Pins = pins.For(opts.Dirs.PinsDir(), id)
 	}
 	if p.broker.Scan != broker.ModeOff {
-		p.broker.OtherTools = otherTools(opts.Dirs.PinsDir(), id)
+		p.broker.OtherTools = pins.OtherTools(opts.Dirs.PinsDir(), id)
 	}
 	if !opts.NoRedact {
 		exact := map[string]string{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/launcher/packages"
+	"github.com/mcpbox/mcpbox/launcher/pins"
 	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
@@ -65,7 +66,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	} else if cmd, err = resolveCommand(opts.Command, u); err != nil {
 		return nil, err
 	} else {
-		ident = commandIdentity(cmd.name, opts.Command)
+		ident = pins.CommandIdentity(cmd.name, opts.Command)
 	}
 
 	environ := opts.Environ

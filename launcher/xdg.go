@@ -30,3 +30,9 @@ func DefaultDirs() Dirs {
 		Cache:  dir("XDG_CACHE_HOME", ".cache"),
 	}
 }
+
+// PinsDir is where pin files live.
+func (d Dirs) PinsDir() string { return filepath.Join(d.State, "pins") }
+
+// AuditDir is where audit logs live.
+func (d Dirs) AuditDir() string { return filepath.Join(d.State, "audit") }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/clientconfig"
 )
 
 func clientsCommand() *cli.Command {
@@ -21,10 +23,10 @@ func clientsCommand() *cli.Command {
 		Usage:        "list the MCP clients configured on this machine and how many of their servers are sandboxed",
 		Flags:        []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			files := launcher.DetectClients(launcher.ClientEnv())
+			files := clientconfig.Detect(clientconfig.HostEnv())
 			if c.Bool("json") {
 				if files == nil {
-					files = []launcher.ClientFile{}
+					files = []clientconfig.Detected{}
 				}
 				e := json.NewEncoder(os.Stdout)
 				e.SetIndent("", "  ")
@@ -90,10 +92,16 @@ func wrapAction(c *cli.Context, unwrap bool) error {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return err
 	}
-	changes, err := launcher.PlanWrap(launcher.WrapOptions{
+	changes, err := clientconfig.Plan(clientconfig.PlanOptions{
 		Clients: c.StringSlice("client"), Servers: c.StringSlice("server"), Config: c.String("config"),
-		All: c.Bool("all"), Unwrap: unwrap, Mcpbox: exe, Env: launcher.ClientEnv(), Dirs: launcher.DefaultDirs(),
+		All: c.Bool("all"), Unwrap: unwrap, Mcpbox: exe, Env: clientconfig.HostEnv(), Catalog: launcher.Catalog(launcher.DefaultDirs()),
 	})
+	// A file that does not parse, an unknown client, no file at all: the
+	// user's to fix, and nothing was changed.
+	var input *clientconfig.InputError
+	if errors.As(err, &input) {
+		return &launcher.UsageError{Flag: input.Option, Err: input.Err}
+	}
 	if err != nil {
 		return err
 	}

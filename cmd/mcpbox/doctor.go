@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/clientconfig"
 )
 
 func doctorCommand() *cli.Command {
@@ -23,7 +24,7 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := launcher.ClientEnv()
+			env := clientconfig.HostEnv()
 			checks := launcher.Doctor(c.Context, launcher.DoctorOptions{
 				Memfd:   memfd,
 				Address: c.String("containerd-address"),

@@ -1,18 +1,25 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/containerd/containerd"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/image"
 )
 
 func imageCommand() *cli.Command {
-	opts := func(c *cli.Context) (launcher.Options, error) {
-		log, err := logger(c)
-		return launcher.Options{Address: c.String("containerd-address"), Namespace: c.String("namespace"), Stderr: os.Stderr, Logger: log}, err
+	// connect checks --log-level, as every command does, though image
+	// logs nothing, then connects to containerd.
+	connect := func(c *cli.Context) (*containerd.Client, error) {
+		if _, err := logger(c); err != nil {
+			return nil, err
+		}
+		return launcher.Connect(c.Context, c.String("containerd-address"), c.String("namespace"))
 	}
 	return &cli.Command{
 		Name:  "image",
@@ -27,12 +34,20 @@ func imageCommand() *cli.Command {
 					&cli.StringFlag{Name: "tag", Usage: "the image's name (default mcpbox.local/runtime/RUNTIME:VERSION)"},
 				},
 				Action: func(c *cli.Context) error {
-					o, err := opts(c)
+					// A bad --log-level is found before the build's work.
+					if _, err := logger(c); err != nil {
+						return err
+					}
+					img, err := image.Build(c.Context, c.String("runtime"), c.String("tag"), os.Stderr)
+					if err != nil {
+						return imageUsage(err, true)
+					}
+					client, err := connect(c)
 					if err != nil {
 						return err
 					}
-					img, err := launcher.BuildImage(c.Context, o, c.String("runtime"), c.String("tag"))
-					if err != nil {
+					defer client.Close()
+					if err := img.Store(c.Context, client); err != nil {
 						return err
 					}
 					fmt.Fprintf(os.Stderr, "mcpbox: built %s: %d files, %d bytes compressed; pin it in a profile with\n  rootfs: image\n  image: %s@%s\n", img.Ref, img.Files, img.Size, img.Ref, img.Digest)
@@ -45,11 +60,12 @@ func imageCommand() *cli.Command {
 				Usage:        "list the images in mcpbox's containerd namespace",
 				OnUsageError: usageError,
 				Action: func(c *cli.Context) error {
-					o, err := opts(c)
+					client, err := connect(c)
 					if err != nil {
 						return err
 					}
-					imgs, err := launcher.ListImages(c.Context, o)
+					defer client.Close()
+					imgs, err := image.List(c.Context, image.Options{Client: client})
 					if err != nil {
 						return err
 					}
@@ -72,13 +88,14 @@ func imageCommand() *cli.Command {
 					if c.NArg() == 0 {
 						return &launcher.UsageError{Err: fmt.Errorf("name an image, e.g. `mcpbox image rm mcpbox.local/runtime/node:20.1.0` (see `mcpbox image ls`)")}
 					}
-					o, err := opts(c)
+					client, err := connect(c)
 					if err != nil {
 						return err
 					}
+					defer client.Close()
 					for _, ref := range c.Args().Slice() {
-						if err := launcher.RemoveImage(c.Context, o, ref); err != nil {
-							return err
+						if err := image.Remove(c.Context, image.Options{Client: client}, ref); err != nil {
+							return imageUsage(err, false)
 						}
 					}
 					return nil
@@ -86,4 +103,18 @@ func imageCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// imageUsage makes image's argument errors usage errors (exit 2), of the
+// flag the argument came from when flag is set, else of the command line.
+func imageUsage(err error, flag bool) error {
+	var arg *image.ArgError
+	if !errors.As(err, &arg) {
+		return err
+	}
+	u := &launcher.UsageError{Err: arg.Err}
+	if flag {
+		u.Flag = arg.Arg
+	}
+	return u
 }

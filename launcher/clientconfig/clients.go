@@ -9,6 +9,11 @@
 // which keeps every byte it is not told to change, and TOML (Codex) by
 // splicing the values of an entry's table, since no Go TOML library keeps
 // comments.
+//
+// Detect finds the files of this machine; Plan works out what wrap or
+// unwrap would change in them, and Change.Apply writes one file. It takes
+// paths and a profile catalog, never the session's directories: it must
+// not import launcher (the session package) or cmd, which sit above it.
 package clientconfig
 
 import (

@@ -1,11 +1,14 @@
 package launcher
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
+
+	"github.com/mcpbox/mcpbox/launcher/image"
 )
 
 // TestImageBinds: an image entry is bound whole unless something else is
@@ -47,31 +50,16 @@ func TestImageBinds(t *testing.T) {
 	}
 }
 
-// TestBuildLayerDeterministic: the same files give the same layer.
-func TestBuildLayerDeterministic(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a", "x"), filepath.Join(dir, "b", "y")
-	for _, f := range []string{a, b} {
-		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte(f), 0o600); err != nil {
-			t.Fatal(err)
-		}
+// TestProfileImageError: an image reference image cannot read is the
+// profile's fault (exit 2, --profile); other errors pass unchanged.
+func TestProfileImageError(t *testing.T) {
+	bad := errors.New(`image "Not A Ref": invalid reference format`)
+	var usage *UsageError
+	if err := profileImageError(&image.ArgError{Arg: "ref", Err: bad}); !errors.As(err, &usage) || usage.Flag != "profile" || err.Error() != `--profile: image "Not A Ref": invalid reference format` {
+		t.Errorf("an ArgError became %v", err)
 	}
-	l1, err := buildLayer([]string{a, b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := filepath.Join(dir, "a")
-	if err := os.Chtimes(now, time.Now(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	l2, err := buildLayer([]string{b, a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l1.diffID != l2.diffID || string(l1.gz) != string(l2.gz) || l1.files != 2 {
-		t.Errorf("layers differ (%s, %s) or hold %d files", l1.diffID, l2.diffID, l1.files)
+	other := fmt.Errorf("launcher: %w: gone", image.ErrMissing)
+	if err := profileImageError(other); err != other {
+		t.Errorf("another error became %v", err)
 	}
 }
