@@ -21,6 +21,7 @@ import (
 
 	"github.com/containerd/containerd"
 
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -59,8 +60,8 @@ type DoctorOptions struct {
 	Root string
 	// LookPath finds a command; nil means exec.LookPath.
 	LookPath func(name string) (string, error)
-	// Memfd is the --memfd setting sessions use (see MemfdSetting).
-	Memfd MemfdSetting
+	// Memfd is the --memfd setting sessions use (see memfd.Setting).
+	Memfd memfd.Setting
 }
 
 func (o *DoctorOptions) setDefaults() {
@@ -500,28 +501,28 @@ func checkUserNamespaces(opts DoctorOptions) Check {
 }
 
 // checkMemfdNoExec says which way sandboxes on this host keep code written
-// into memory from running, as a session would choose it (chooseMemfd):
+// into memory from running, as a session would choose it (memfd.Choose):
 // the hook where the kernel has a usable vm.memfd_noexec, else
 // memfd_create refused inside. Both are closed; the second takes memfds
 // away from servers, which is worth a warning when the setting was not
 // asked for.
 func checkMemfdNoExec(opts DoctorOptions) Check {
 	c := Check{Name: "memfd noexec"}
-	host, err := readMemfdHost(opts.Root)
+	host, err := memfd.ReadHost(opts.Root)
 	if err != nil {
 		c.Status, c.Detail = CheckFail, err.Error()
 		return c
 	}
 	// Sessions run under containerd, whose runc runs hooks as root.
-	choice := chooseMemfd(opts.Memfd, host, true, "mcpbox-init")
-	c.Status, c.Detail = CheckOK, choice.why
-	_, deny := choice.mode.(sandbox.MemfdDeny)
+	choice := memfd.Choose(opts.Memfd, host, true, "mcpbox-init")
+	c.Status, c.Detail = CheckOK, choice.Why
+	_, deny := choice.Mode.(sandbox.MemfdDeny)
 	switch {
-	case deny && opts.Memfd == MemfdAuto:
+	case deny && opts.Memfd == memfd.Auto:
 		c.Status = CheckWarn
 		c.Detail += ": programs that use memfds fall back to files (Chromium to /dev/shm) or fail"
 		c.Fix = "Linux 6.6 or later lets each sandbox keep memfd_create, with vm.memfd_noexec=2 (Debian 12: the kernel from bookworm-backports)"
-	case !deny && host.hookProblem(true) != "":
+	case !deny && host.HookProblem(true) != "":
 		c.Status = CheckWarn
 		c.Fix = "use --memfd auto, which refuses memfd_create inside where the hook cannot work"
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcpbox/mcpbox/internal/testutil"
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 )
 
 func TestParseRuncVersion(t *testing.T) {
@@ -123,23 +124,23 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		release, noexec string // "" leaves the file out
-		setting         MemfdSetting
+		setting         memfd.Setting
 		status, detail  string
 		fix             bool
 	}{
-		{"Debian 12", "6.1.0-13-amd64", "", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
-		{"6.5", "6.5.0-35-generic", "0", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
-		{"6.6", "6.6.0", "0", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
-		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
-		{"deny asked for", "6.18.44-fc-v1300", "0", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
-		{"deny asked for on 6.1", "6.1.0-13-amd64", "", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny", false},
-		{"hook asked for on 6.1", "6.1.0-13-amd64", "", MemfdHook, CheckWarn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
-		{"no release", "", "0", MemfdAuto, CheckFail, "kernel release", false},
-		{"bad value", "6.18.0", "3", MemfdAuto, CheckFail, `reads "3"`, false},
+		{"Debian 12", "6.1.0-13-amd64", "", memfd.Auto, CheckWarn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
+		{"6.5", "6.5.0-35-generic", "0", memfd.Auto, CheckWarn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
+		{"6.6", "6.6.0", "0", memfd.Auto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
+		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", memfd.Auto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
+		{"deny asked for", "6.18.44-fc-v1300", "0", memfd.Deny, CheckOK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
+		{"deny asked for on 6.1", "6.1.0-13-amd64", "", memfd.Deny, CheckOK, "memfd_create refused inside (--memfd deny", false},
+		{"hook asked for on 6.1", "6.1.0-13-amd64", "", memfd.Hook, CheckWarn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
+		{"no release", "", "0", memfd.Auto, CheckFail, "kernel release", false},
+		{"bad value", "6.18.0", "3", memfd.Auto, CheckFail, `reads "3"`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			for path, content := range map[string]string{osReleasePath: tc.release, memfdNoExecPath: tc.noexec} {
+			for path, content := range map[string]string{memfd.ReleasePath: tc.release, memfd.NoExecPath: tc.noexec} {
 				if content == "" {
 					continue
 				}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox"
 	"github.com/mcpbox/mcpbox/sandbox/egress"
@@ -109,14 +110,14 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 	phase("resolve")
 
-	host, err := readMemfdHost("/")
+	host, err := memfd.ReadHost("/")
 	if err != nil {
 		return err
 	}
 	// containerd's runc runs hooks as the host's root.
-	memfd := chooseMemfd(opts.Memfd, host, true, initPath)
-	log.Info("memfd", "mode", memfd.mode, "detail", memfd.why)
-	filter, err := seccompFilter(j.seccompAllow, memfd.mode)
+	mfd := memfd.Choose(opts.Memfd, host, true, initPath)
+	log.Info("memfd", "mode", mfd.Mode, "detail", mfd.Why)
+	filter, err := seccompFilter(j.seccompAllow, mfd.Mode)
 	if err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 			return fmt.Errorf("launcher: seccomp profile with notification does not compile, so the server is not started: %w", err)
 		}
 	}
-	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, memfd: memfd.mode, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
+	s := &session{opts: opts, job: j, client: client, id: id, log: log, initPath: initPath, memfd: mfd.Mode, net: egressNet, exited: make(chan struct{}), notify: notify, image: img}
 	defer s.cleanup()
 	if err := s.prepare(runtimeMounts, filter); err != nil {
 		return err
