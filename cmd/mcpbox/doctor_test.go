@@ -77,3 +77,20 @@ func TestDoctorClients(t *testing.T) {
 		t.Errorf("clients check: %+v", got)
 	}
 }
+
+// TestDoctorClientsBroken: a client config file that does not parse reaches
+// doctor as a broken file, not as one without servers.
+func TestDoctorClientsBroken(t *testing.T) {
+	home := t.TempDir()
+	p := filepath.Join(home, ".cursor", "mcp.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(`{"mcpServers":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := doctorClients(clientconfig.Env{OS: "linux", Home: home})()
+	if len(files) != 1 || !files[0].Broken || files[0].Display != "Cursor" {
+		t.Errorf("doctorClients = %+v, want one broken Cursor file", files)
+	}
+}
