@@ -1,7 +1,6 @@
 package launcher_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -13,8 +12,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpbox/mcpbox/internal/testutil"
-	"github.com/mcpbox/mcpbox/launcher"
-	"github.com/mcpbox/mcpbox/launcher/clientconfig"
 )
 
 // TestWrapClaudeDesktop wraps a Claude Desktop config in a temp HOME with
@@ -117,23 +114,5 @@ func TestWrapClaudeDesktop(t *testing.T) {
 	}
 	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", st.Mode())
-	}
-}
-
-// TestDoctorClients: doctor counts the servers still unsandboxed.
-func TestDoctorClients(t *testing.T) {
-	home := t.TempDir()
-	p := filepath.Join(home, ".cursor", "mcp.json")
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	os.WriteFile(p, []byte(`{"mcpServers":{"a":{"command":"npx","args":["-y","x"]},"b":{"command":"/usr/bin/mcpbox","args":["run","--","uvx","y"]}}}`), 0o644)
-	env := clientconfig.Env{OS: "linux", Home: home}
-	var got launcher.Check
-	for _, c := range launcher.Doctor(context.Background(), launcher.DoctorOptions{Address: filepath.Join(home, "none.sock"), Dirs: launcher.Dirs{State: t.TempDir(), Cache: t.TempDir()}, Clients: &env}) {
-		if c.Name == "clients" {
-			got = c
-		}
-	}
-	if got.Status != launcher.CheckWarn || !strings.Contains(got.Detail, "Cursor: 1 of 2 stdio servers sandboxed; 1 still run with your full rights") || !strings.Contains(got.Fix, "mcpbox wrap") {
-		t.Errorf("clients check: %+v", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/launcher/observe"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
@@ -92,9 +93,9 @@ type Options struct {
 	// on stderr and in the audit log; it is still denied.
 	ReportViolations bool
 	// Memfd is the --memfd setting: how the sandbox keeps code written
-	// into memory from running (see MemfdSetting). The zero value is
-	// MemfdAuto.
-	Memfd MemfdSetting
+	// into memory from running (see memfd.Setting). The zero value is
+	// memfd.Auto.
+	Memfd memfd.Setting
 
 	// The client's side of the stdio stream; only the broker writes Stdout.
 	Stdin  io.Reader

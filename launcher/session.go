@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -129,17 +130,17 @@ func hostRuntimeMounts(opts Options, j *job) ([]sandbox.Mount, error) {
 // extra syscalls, and the user notifications trial and --report-violations
 // need.
 func (s *session) seccompProfile() (*specs.LinuxSeccomp, error) {
-	host, err := readMemfdHost("/")
+	host, err := memfd.ReadHost("/")
 	if err != nil {
 		return nil, err
 	}
 	// containerd's runc runs hooks as the host's root.
-	memfd := chooseMemfd(s.opts.Memfd, host, true, s.initPath)
-	s.log.Info("memfd", "mode", memfd.mode, "detail", memfd.why)
-	s.memfd = memfd.mode
+	mfd := memfd.Choose(s.opts.Memfd, host, true, s.initPath)
+	s.log.Info("memfd", "mode", mfd.Mode, "detail", mfd.Why)
+	s.memfd = mfd.Mode
 	o := s.opts.Observe
 	s.notify = !s.job.batch && (s.opts.ReportViolations || (o != nil && o.Syscalls != nil))
-	filter, err := seccomp.Build(seccompOptions(s.opts, s.job, memfd.mode, s.notify, filepath.Join(s.opts.RunDir, s.id, notifySocket)))
+	filter, err := seccomp.Build(seccompOptions(s.opts, s.job, mfd.Mode, s.notify, filepath.Join(s.opts.RunDir, s.id, notifySocket)))
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 )
 
 // Exit codes beyond the server's own, after docker's conventions.
@@ -121,8 +122,8 @@ func signalContext(parent context.Context) (context.Context, func() syscall.Sign
 }
 
 // memfdSetting reads --memfd.
-func memfdSetting(c *cli.Context) (launcher.MemfdSetting, error) {
-	m, err := launcher.ParseMemfdSetting(c.String("memfd"))
+func memfdSetting(c *cli.Context) (memfd.Setting, error) {
+	m, err := memfd.ParseSetting(c.String("memfd"))
 	if err != nil {
 		return m, &launcher.UsageError{Flag: "memfd", Err: err}
 	}

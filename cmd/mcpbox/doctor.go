@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/clientconfig"
+	"github.com/mcpbox/mcpbox/launcher/doctor"
 )
 
 func doctorCommand() *cli.Command {
@@ -24,35 +25,26 @@ func doctorCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := clientconfig.HostEnv()
-			checks := launcher.Doctor(c.Context, launcher.DoctorOptions{
-				Memfd:   memfd,
-				Address: c.String("containerd-address"),
-				Dirs:    launcher.DefaultDirs(),
-				Clients: &env,
+			address := c.String("containerd-address")
+			if address == "" {
+				address = launcher.DefaultAddress
+			}
+			dirs := launcher.DefaultDirs()
+			checks := doctor.Run(c.Context, doctor.Options{
+				Memfd:    memfd,
+				Address:  address,
+				StateDir: dirs.State,
+				CacheDir: dirs.Cache,
+				Clients:  doctorClients(clientconfig.HostEnv()),
 			})
 			failed := 0
 			for _, ch := range checks {
-				if ch.Status == launcher.CheckFail {
+				if ch.Status == doctor.Fail {
 					failed++
 				}
 			}
-			if c.Bool("json") {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
-					OK     bool             `json:"ok"`
-					Checks []launcher.Check `json:"checks"`
-				}{failed == 0, checks}); err != nil {
-					return err
-				}
-			} else {
-				for _, ch := range checks {
-					fmt.Fprintf(os.Stdout, "%s %s: %s\n", doctorMark(ch.Status), ch.Name, ch.Detail)
-					if ch.Fix != "" && (ch.Status == launcher.CheckFail || ch.Status == launcher.CheckWarn) {
-						fmt.Fprintf(os.Stdout, "    fix: %s\n", ch.Fix)
-					}
-				}
+			if err := printDoctor(checks, failed == 0, c.Bool("json")); err != nil {
+				return err
 			}
 			if failed > 0 {
 				noun := "checks"
@@ -66,13 +58,45 @@ func doctorCommand() *cli.Command {
 	}
 }
 
-func doctorMark(status string) string {
+// doctorClients finds the client config files in env for doctor's clients
+// check.
+func doctorClients(env clientconfig.Env) func() []doctor.ClientConfig {
+	return func() []doctor.ClientConfig {
+		var out []doctor.ClientConfig
+		for _, f := range clientconfig.Detect(env) {
+			out = append(out, doctor.ClientConfig{Display: f.Display, Stdio: f.Stdio, Wrapped: f.Wrapped, Broken: f.Error != ""})
+		}
+		return out
+	}
+}
+
+// printDoctor prints the checks on stdout, as JSON or one line each with
+// the fix of what failed or warned.
+func printDoctor(checks []doctor.Result, ok, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			OK     bool            `json:"ok"`
+			Checks []doctor.Result `json:"checks"`
+		}{ok, checks})
+	}
+	for _, ch := range checks {
+		fmt.Fprintf(os.Stdout, "%s %s: %s\n", doctorMark(ch.Status), ch.Name, ch.Detail)
+		if ch.Fix != "" && (ch.Status == doctor.Fail || ch.Status == doctor.Warn) {
+			fmt.Fprintf(os.Stdout, "    fix: %s\n", ch.Fix)
+		}
+	}
+	return nil
+}
+
+func doctorMark(status doctor.Status) string {
 	switch status {
-	case launcher.CheckOK:
+	case doctor.OK:
 		return "✓"
-	case launcher.CheckWarn:
+	case doctor.Warn:
 		return "!"
-	case launcher.CheckFail:
+	case doctor.Fail:
 		return "✗"
 	default:
 		return "-"

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/clientconfig"
+	"github.com/mcpbox/mcpbox/launcher/doctor"
 )
 
 func TestDoctorCommandNoContainerd(t *testing.T) {
@@ -46,12 +49,48 @@ func TestDoctorCommandNoContainerd(t *testing.T) {
 	}
 	var report struct {
 		OK     bool
-		Checks []launcher.Check
+		Checks []doctor.Result
 	}
 	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout)
 	}
-	if report.OK || len(report.Checks) == 0 || report.Checks[1].Name != "containerd" || report.Checks[1].Status != launcher.CheckFail {
+	if report.OK || len(report.Checks) == 0 || report.Checks[1].Name != "containerd" || report.Checks[1].Status != doctor.Fail {
 		t.Errorf("--json report: %+v", report)
+	}
+}
+
+// TestDoctorClients: doctor counts the servers still unsandboxed, in the
+// client config files that the command finds.
+func TestDoctorClients(t *testing.T) {
+	home := t.TempDir()
+	p := filepath.Join(home, ".cursor", "mcp.json")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(`{"mcpServers":{"a":{"command":"npx","args":["-y","x"]},"b":{"command":"/usr/bin/mcpbox","args":["run","--","uvx","y"]}}}`), 0o644)
+	env := clientconfig.Env{OS: "linux", Home: home}
+	var got doctor.Result
+	for _, c := range doctor.Run(context.Background(), doctor.Options{Address: filepath.Join(home, "none.sock"), StateDir: t.TempDir(), CacheDir: t.TempDir(), Clients: doctorClients(env)}) {
+		if c.Name == "clients" {
+			got = c
+		}
+	}
+	if got.Status != doctor.Warn || !strings.Contains(got.Detail, "Cursor: 1 of 2 stdio servers sandboxed; 1 still run with your full rights") || !strings.Contains(got.Fix, "mcpbox wrap") {
+		t.Errorf("clients check: %+v", got)
+	}
+}
+
+// TestDoctorClientsBroken: a client config file that does not parse reaches
+// doctor as a broken file, not as one without servers.
+func TestDoctorClientsBroken(t *testing.T) {
+	home := t.TempDir()
+	p := filepath.Join(home, ".cursor", "mcp.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(`{"mcpServers":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := doctorClients(clientconfig.Env{OS: "linux", Home: home})()
+	if len(files) != 1 || !files[0].Broken || files[0].Display != "Cursor" {
+		t.Errorf("doctorClients = %+v, want one broken Cursor file", files)
 	}
 }

@@ -1,4 +1,10 @@
-package launcher
+// Package memfd owns the --memfd setting: which of sandbox's memfd modes
+// (the hook that makes memfds non-executable, or memfd_create refused) a
+// session's sandbox uses on a host, and why, in words for the log and for
+// doctor. It reads the two /proc files that decide it and does nothing
+// else; it must not import the launcher, which, with launcher/doctor,
+// imports it.
+package memfd
 
 import (
 	"errors"
@@ -12,45 +18,45 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// MemfdSetting says how sessions choose the way their sandbox keeps code
+// Setting says how sessions choose the way their sandbox keeps code
 // written into memory (a memfd) from being executed: the --memfd flag.
 // Every choice is closed; they differ in what a server keeps.
-type MemfdSetting int
+type Setting int
 
 const (
-	// MemfdAuto uses the hook where this host supports it and refuses
+	// Auto uses the hook where this host supports it and refuses
 	// memfd_create elsewhere. The zero value.
-	MemfdAuto MemfdSetting = iota
-	// MemfdHook always uses the hook (sandbox.MemfdNoExecHook), even where
+	Auto Setting = iota
+	// Hook always uses the hook (sandbox.MemfdNoExecHook), even where
 	// mcpbox does not expect it to work: a kernel whose release hides a
 	// backport, say. The hook fails the sandbox if it cannot enforce the
 	// setting, so the server does not start rather than run unprotected.
-	MemfdHook
-	// MemfdDeny always refuses memfd_create in the sandbox
+	Hook
+	// Deny always refuses memfd_create in the sandbox
 	// (sandbox.MemfdDeny).
-	MemfdDeny
+	Deny
 )
 
-// ParseMemfdSetting reads a --memfd value: auto, hook or deny.
-func ParseMemfdSetting(s string) (MemfdSetting, error) {
+// ParseSetting reads a --memfd value: auto, hook or deny.
+func ParseSetting(s string) (Setting, error) {
 	switch s {
 	case "auto", "":
-		return MemfdAuto, nil
+		return Auto, nil
 	case "hook":
-		return MemfdHook, nil
+		return Hook, nil
 	case "deny":
-		return MemfdDeny, nil
+		return Deny, nil
 	}
-	return MemfdAuto, fmt.Errorf("%q: use auto, hook or deny", s)
+	return Auto, fmt.Errorf("%q: use auto, hook or deny", s)
 }
 
-func (m MemfdSetting) String() string {
+func (m Setting) String() string {
 	switch m {
-	case MemfdAuto:
+	case Auto:
 		return "auto"
-	case MemfdHook:
+	case Hook:
 		return "hook"
-	case MemfdDeny:
+	case Deny:
 		return "deny"
 	}
 	return "memfd(" + strconv.Itoa(int(m)) + ")"
@@ -58,48 +64,48 @@ func (m MemfdSetting) String() string {
 
 // The /proc files the choice reads.
 const (
-	osReleasePath   = "/proc/sys/kernel/osrelease"
-	memfdNoExecPath = "/proc/sys/vm/memfd_noexec"
+	ReleasePath = "/proc/sys/kernel/osrelease"
+	NoExecPath  = "/proc/sys/vm/memfd_noexec"
 )
 
-// memfdHost is what decides whether the memfd hook can work on this host:
+// Host is what decides whether the memfd hook can work on this host:
 // two small /proc files, read once per session.
-type memfdHost struct {
+type Host struct {
 	release string // the kernel's release, as uname -r prints it
 	noexec  int    // the host's vm.memfd_noexec; -1: the kernel has none
 }
 
-// readMemfdHost reads the kernel release and vm.memfd_noexec under root
+// ReadHost reads the kernel release and vm.memfd_noexec under root
 // ("/" for this host).
-func readMemfdHost(root string) (memfdHost, error) {
-	rel, err := os.ReadFile(filepath.Join(root, osReleasePath))
+func ReadHost(root string) (Host, error) {
+	rel, err := os.ReadFile(filepath.Join(root, ReleasePath))
 	if err != nil {
-		return memfdHost{}, fmt.Errorf("launcher: kernel release: %w", err)
+		return Host{}, fmt.Errorf("memfd: kernel release: %w", err)
 	}
-	h := memfdHost{release: strings.TrimSpace(string(rel)), noexec: -1}
-	b, err := os.ReadFile(filepath.Join(root, memfdNoExecPath))
+	h := Host{release: strings.TrimSpace(string(rel)), noexec: -1}
+	b, err := os.ReadFile(filepath.Join(root, NoExecPath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, nil
 	}
 	if err != nil {
-		return h, fmt.Errorf("launcher: read %s: %w", memfdNoExecPath, err)
+		return h, fmt.Errorf("memfd: read %s: %w", NoExecPath, err)
 	}
 	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || v < 0 || v > 2 {
-		return h, fmt.Errorf("launcher: %s reads %q, not 0, 1 or 2", memfdNoExecPath, strings.TrimSpace(string(b)))
+		return h, fmt.Errorf("memfd: %s reads %q, not 0, 1 or 2", NoExecPath, strings.TrimSpace(string(b)))
 	}
 	h.noexec = v
 	return h, nil
 }
 
-// hookProblem says why the memfd hook cannot work here, or "" if it can.
+// HookProblem says why the memfd hook cannot work here, or "" if it can.
 // rootHooks says whether the runtime runs OCI hooks as root of the host's
 // user namespace: containerd's runc does. A rootless runtime (runc run by
 // an ordinary user in a user namespace) does not, and no root of a user
 // namespace may write /proc/sys/vm/memfd_noexec (the file is the host
 // root's, mode 0644); there the hook works only on a host that enforces
 // 2 itself, which every pid namespace then inherits and the hook checks.
-func (h memfdHost) hookProblem(rootHooks bool) string {
+func (h Host) HookProblem(rootHooks bool) string {
 	switch {
 	case h.noexec < 0:
 		return fmt.Sprintf("kernel %s has no vm.memfd_noexec", h.release)
@@ -130,30 +136,30 @@ func releaseAtLeast(release string, major, minor int) bool {
 	return x > major || x == major && y >= minor
 }
 
-// memfdChoice is the mode a session's sandbox uses, and why, in words for
-// the log and for doctor.
-type memfdChoice struct {
-	mode sandbox.Memfd
-	why  string
+// Choice is the mode a session's sandbox uses, and why, in words for the
+// log and for doctor.
+type Choice struct {
+	Mode sandbox.Memfd
+	Why  string
 }
 
-// chooseMemfd picks the memfd mode of a sandbox on host h, whose runtime
+// Choose picks the memfd mode of a sandbox on host h, whose runtime
 // runs hooks as the host's root if rootHooks, with initPath (mcpbox-init's
 // host path) as the hook.
-func chooseMemfd(setting MemfdSetting, h memfdHost, rootHooks bool, initPath string) memfdChoice {
+func Choose(setting Setting, h Host, rootHooks bool, initPath string) Choice {
 	hook := sandbox.MemfdNoExecHook{Path: initPath}
-	problem := h.hookProblem(rootHooks)
+	problem := h.HookProblem(rootHooks)
 	switch setting {
-	case MemfdDeny:
-		return memfdChoice{sandbox.MemfdDeny{}, fmt.Sprintf("memfd_create refused inside (--memfd deny; kernel %s)", h.release)}
-	case MemfdHook:
+	case Deny:
+		return Choice{sandbox.MemfdDeny{}, fmt.Sprintf("memfd_create refused inside (--memfd deny; kernel %s)", h.release)}
+	case Hook:
 		if problem != "" {
-			return memfdChoice{hook, fmt.Sprintf("hook (--memfd hook, although %s: the sandbox does not start if the hook cannot enforce vm.memfd_noexec=2)", problem)}
+			return Choice{hook, fmt.Sprintf("hook (--memfd hook, although %s: the sandbox does not start if the hook cannot enforce vm.memfd_noexec=2)", problem)}
 		}
-	default: // MemfdAuto
+	default: // Auto
 		if problem != "" {
-			return memfdChoice{sandbox.MemfdDeny{}, fmt.Sprintf("memfd_create refused inside (%s)", problem)}
+			return Choice{sandbox.MemfdDeny{}, fmt.Sprintf("memfd_create refused inside (%s)", problem)}
 		}
 	}
-	return memfdChoice{hook, fmt.Sprintf("hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel %s, %d on the host)", h.release, h.noexec)}
+	return Choice{hook, fmt.Sprintf("hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel %s, %d on the host)", h.release, h.noexec)}
 }

@@ -1,4 +1,11 @@
-package launcher
+// Package doctor owns the host checks of `mcpbox doctor`: whether this host
+// can run mcpbox's sandboxes (kernel, containerd, runc, seccomp, memfd,
+// cgroups, nftables, runtimes, directories, helpers, clients), each as a
+// Result with a fix. It changes nothing on the host but creating mcpbox's
+// state and cache directories. It takes plain paths and values, and
+// behaviours as funcs set by cmd; it must not import the launcher root
+// (nor cmd, nor urfave/cli).
+package doctor
 
 import (
 	"bufio"
@@ -6,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mcpbox/mcpbox/launcher/clientconfig"
 	"io/fs"
 	"net"
 	"os"
@@ -21,36 +27,51 @@ import (
 
 	"github.com/containerd/containerd"
 
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// Check statuses.
+// Status is how one check came out.
+type Status string
+
+// The statuses of a check.
 const (
-	CheckOK   = "ok"
-	CheckWarn = "warn"
-	CheckFail = "fail"
-	CheckSkip = "skip"
+	OK   Status = "ok"
+	Warn Status = "warn"
+	Fail Status = "fail"
+	Skip Status = "skip"
 )
 
-// Check is the result of one `mcpbox doctor` check.
-type Check struct {
+// Result is the result of one `mcpbox doctor` check.
+type Result struct {
 	Name   string `json:"name"`
-	Status string `json:"status"` // CheckOK, CheckWarn, CheckFail or CheckSkip
+	Status Status `json:"status"`
 	Detail string `json:"detail"`
 	// Fix is a command (or a short instruction) that fixes a failure or
 	// a warning; "" when there is nothing to do.
 	Fix string `json:"fix,omitempty"`
 }
 
-// DoctorOptions say where Doctor looks. The zero value checks this host.
-type DoctorOptions struct {
-	// Clients, when set, adds a check of the MCP clients found there.
-	Clients *clientconfig.Env
-	// Address is containerd's socket; "" means DefaultAddress.
+// ClientConfig is one MCP client config file, as the clients check counts
+// it.
+type ClientConfig struct {
+	Display string // the client's name, as users know it
+	Stdio   int    // stdio servers in the file
+	Wrapped int    // of which run through mcpbox
+	Broken  bool   // the file cannot be read or parsed
+}
+
+// Options say where Run looks. Address, StateDir and CacheDir have no
+// default: they are the launcher's, which cmd passes.
+type Options struct {
+	// Clients, when set, finds the MCP client config files on this
+	// machine and adds a check of them.
+	Clients func() []ClientConfig
+	// Address is containerd's socket.
 	Address string
-	// Dirs are the directories whose state and cache must be writable;
-	// zero means DefaultDirs().
-	Dirs Dirs
+	// StateDir and CacheDir are mcpbox's state and cache directories,
+	// which must be writable.
+	StateDir, CacheDir string
 	// Executable is mcpbox's executable, next to which mcpbox-init and
 	// mcpbox-probe must be installed; "" means os.Executable().
 	Executable string
@@ -59,17 +80,11 @@ type DoctorOptions struct {
 	Root string
 	// LookPath finds a command; nil means exec.LookPath.
 	LookPath func(name string) (string, error)
-	// Memfd is the --memfd setting sessions use (see MemfdSetting).
-	Memfd MemfdSetting
+	// Memfd is the --memfd setting sessions use (see memfd.Setting).
+	Memfd memfd.Setting
 }
 
-func (o *DoctorOptions) setDefaults() {
-	if o.Address == "" {
-		o.Address = DefaultAddress
-	}
-	if o.Dirs == (Dirs{}) {
-		o.Dirs = DefaultDirs()
-	}
+func (o *Options) setDefaults() {
 	if o.Root == "" {
 		o.Root = "/"
 	}
@@ -78,18 +93,18 @@ func (o *DoctorOptions) setDefaults() {
 	}
 }
 
-func (o *DoctorOptions) path(p string) string { return filepath.Join(o.Root, p) }
+func (o *Options) path(p string) string { return filepath.Join(o.Root, p) }
 
-// Doctor checks that this host can run mcpbox's sandboxes and returns one
-// Check per item, in a fixed order. It changes nothing on the host except
+// Run checks that this host can run mcpbox's sandboxes and returns one
+// Result per item, in a fixed order. It changes nothing on the host except
 // creating mcpbox's state and cache directories when they are missing.
-func Doctor(ctx context.Context, opts DoctorOptions) []Check {
+func Run(ctx context.Context, opts Options) []Result {
 	opts.setDefaults()
 	reach := checkContainerd(opts)
-	checks := []Check{
+	checks := []Result{
 		checkKernel(),
 		reach,
-		checkContainerdVersion(ctx, opts.Address, reach.Status != CheckFail),
+		checkContainerdVersion(ctx, opts.Address, reach.Status != Fail),
 		checkRunc(ctx, opts),
 		checkSeccomp(opts),
 		checkMemfdNoExec(opts),
@@ -100,12 +115,12 @@ func Doctor(ctx context.Context, opts DoctorOptions) []Check {
 	}
 	checks = append(checks, checkRuntimes(ctx, opts)...)
 	checks = append(checks,
-		checkDir("state dir", opts.Dirs.State),
-		checkDir("cache dir", opts.Dirs.Cache),
+		checkDir("state dir", opts.StateDir),
+		checkDir("cache dir", opts.CacheDir),
 	)
 	checks = append(checks, checkHelpers(opts)...)
 	if opts.Clients != nil {
-		checks = append(checks, checkClients(*opts.Clients))
+		checks = append(checks, checkClients(opts.Clients()))
 	}
 	return checks
 }
@@ -113,9 +128,8 @@ func Doctor(ctx context.Context, opts DoctorOptions) []Check {
 // checkClients counts the stdio servers of the detected clients that do
 // not run through mcpbox yet. Unsandboxed servers are a warning, not a
 // failure: mcpbox itself works.
-func checkClients(env clientconfig.Env) Check {
-	c := Check{Name: "clients", Status: CheckOK}
-	files := clientconfig.Detect(env)
+func checkClients(files []ClientConfig) Result {
+	c := Result{Name: "clients", Status: OK}
 	if len(files) == 0 {
 		c.Detail = "no MCP client config found"
 		return c
@@ -123,7 +137,7 @@ func checkClients(env clientconfig.Env) Check {
 	var names []string
 	stdio, wrapped, broken := 0, 0, 0
 	for _, f := range files {
-		if f.Error != "" {
+		if f.Broken {
 			broken++
 			continue
 		}
@@ -133,11 +147,11 @@ func checkClients(env clientconfig.Env) Check {
 	}
 	c.Detail = fmt.Sprintf("%s: %d of %d stdio servers sandboxed", strings.Join(dedupe(names), ", "), wrapped, stdio)
 	if stdio > wrapped {
-		c.Status, c.Fix = CheckWarn, "mcpbox wrap (shows the changes and asks first)"
+		c.Status, c.Fix = Warn, "mcpbox wrap (shows the changes and asks first)"
 		c.Detail += fmt.Sprintf("; %d still run with your full rights", stdio-wrapped)
 	}
 	if broken > 0 {
-		c.Status, c.Fix = CheckWarn, "mcpbox clients (names the files that do not parse)"
+		c.Status, c.Fix = Warn, "mcpbox clients (names the files that do not parse)"
 		c.Detail += fmt.Sprintf("; %d config file(s) do not parse", broken)
 	}
 	return c
@@ -155,8 +169,8 @@ func dedupe(list []string) []string {
 
 // checkContainerd says whose socket Address is and whether this user can
 // talk to containerd through it.
-func checkContainerd(opts DoctorOptions) Check {
-	c := Check{Name: "containerd"}
+func checkContainerd(opts Options) Result {
+	c := Result{Name: "containerd"}
 	addr := opts.Address
 	start := "sudo make setup (in the mcpbox source tree; it installs and starts containerd)"
 	if _, err := os.Stat(opts.path("/run/systemd/system")); err == nil {
@@ -164,7 +178,7 @@ func checkContainerd(opts DoctorOptions) Check {
 	}
 	fi, err := os.Stat(addr)
 	if err != nil {
-		c.Status, c.Fix = CheckFail, start
+		c.Status, c.Fix = Fail, start
 		if errors.Is(err, fs.ErrNotExist) {
 			c.Detail = fmt.Sprintf("no socket at %s: containerd is not running there", addr)
 		} else {
@@ -176,7 +190,7 @@ func checkContainerd(opts DoctorOptions) Check {
 		return c
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("%s is not a socket (%s)", addr, fi.Mode())
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s is not a socket (%s)", addr, fi.Mode())
 		c.Fix = "point --containerd-address (or MCPBOX_CONTAINERD_ADDRESS) at containerd's socket"
 		return c
 	}
@@ -189,30 +203,30 @@ func checkContainerd(opts DoctorOptions) Check {
 	switch {
 	case err == nil:
 		conn.Close()
-		c.Status, c.Detail = CheckOK, fmt.Sprintf("%s, reachable as uid %d", whose, os.Geteuid())
+		c.Status, c.Detail = OK, fmt.Sprintf("%s, reachable as uid %d", whose, os.Geteuid())
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-		c.Status = CheckFail
+		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s: uid %d may not open it", whose, os.Geteuid())
 		c.Fix = "run mcpbox as root: sudo mcpbox doctor"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		c.Status = CheckFail
+		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s: nothing answers (a socket left by a containerd that stopped)", whose)
 		c.Fix = start
 	default:
-		c.Status, c.Detail, c.Fix = CheckFail, fmt.Sprintf("%s: %v", whose, err), start
+		c.Status, c.Detail, c.Fix = Fail, fmt.Sprintf("%s: %v", whose, err), start
 	}
 	return c
 }
 
-func checkContainerdVersion(ctx context.Context, addr string, reachable bool) Check {
-	c := Check{Name: "containerd version"}
+func checkContainerdVersion(ctx context.Context, addr string, reachable bool) Result {
+	c := Result{Name: "containerd version"}
 	if !reachable {
-		c.Status, c.Detail = CheckSkip, "skipped: containerd is not reachable"
+		c.Status, c.Detail = Skip, "skipped: containerd is not reachable"
 		return c
 	}
 	client, err := containerd.New(addr, containerd.WithTimeout(5*time.Second))
 	if err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("connect to %s: %v", addr, err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("connect to %s: %v", addr, err)
 		c.Fix = "sudo mcpbox doctor"
 		return c
 	}
@@ -221,11 +235,11 @@ func checkContainerdVersion(ctx context.Context, addr string, reachable bool) Ch
 	defer cancel()
 	v, err := client.Version(ctx)
 	if err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("ask %s for its version: %v", addr, err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("ask %s for its version: %v", addr, err)
 		c.Fix = "sudo mcpbox doctor"
 		return c
 	}
-	c.Status, c.Detail = CheckOK, v.Version
+	c.Status, c.Detail = OK, v.Version
 	if v.Revision != "" && v.Revision != v.Version {
 		c.Detail += " (revision " + v.Revision + ")"
 	}
@@ -378,8 +392,8 @@ func runcWarning(v runcVersion) (string, []string) {
 	return fmt.Sprintf("%s is vulnerable to %s", up, strings.Join(parts, " and ")), cves
 }
 
-func checkRunc(ctx context.Context, opts DoctorOptions) Check {
-	c := Check{Name: "runc"}
+func checkRunc(ctx context.Context, opts Options) Result {
+	c := Result{Name: "runc"}
 	path, err := opts.LookPath("runc")
 	if err != nil {
 		// A user's PATH on Debian has no sbin directories.
@@ -390,27 +404,27 @@ func checkRunc(ctx context.Context, opts DoctorOptions) Check {
 		}
 	}
 	if err != nil {
-		c.Status, c.Detail = CheckFail, "runc is not installed (not on PATH nor in /usr/sbin)"
+		c.Status, c.Detail = Fail, "runc is not installed (not on PATH nor in /usr/sbin)"
 		c.Fix = "sudo apt-get install runc"
 		return c
 	}
 	out, err := commandOutput(ctx, path, "--version")
 	if err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("%s --version: %v", path, err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s --version: %v", path, err)
 		c.Fix = "reinstall runc: sudo apt-get install --reinstall runc"
 		return c
 	}
 	v, err := parseRuncVersion(out)
 	if err != nil {
-		c.Status, c.Detail = CheckWarn, fmt.Sprintf("%s: %v", path, err)
+		c.Status, c.Detail = Warn, fmt.Sprintf("%s: %v", path, err)
 		return c
 	}
-	c.Status, c.Detail = CheckOK, fmt.Sprintf("%s (%s)", v.Raw, path)
+	c.Status, c.Detail = OK, fmt.Sprintf("%s (%s)", v.Raw, path)
 	if v.Distro != "" && v.Distro != v.Raw {
 		c.Detail = fmt.Sprintf("%s, package %s (%s)", v.Raw, v.Distro, path)
 	}
 	if warning, cves := runcWarning(v); warning != "" {
-		c.Status = CheckWarn
+		c.Status = Warn
 		c.Detail += ": " + warning
 		if v.Distro != "" {
 			c.Fix = "apt changelog runc | grep -E '" + strings.Join(cves, "|") + "'"
@@ -462,7 +476,7 @@ var cgroupControllers = []string{"memory", "pids", "cpu"}
 
 // checkControllers reports which of cgroupControllers are missing or
 // disabled in enabled (name → enabled).
-func checkControllers(c *Check, enabled map[string]bool) {
+func checkControllers(c *Result, enabled map[string]bool) {
 	var bad []string
 	for _, name := range cgroupControllers {
 		if on, ok := enabled[name]; !ok {
@@ -472,17 +486,17 @@ func checkControllers(c *Check, enabled map[string]bool) {
 		}
 	}
 	if bad != nil {
-		c.Status = CheckFail
+		c.Status = Fail
 		c.Detail += "; " + strings.Join(bad, ", ")
 		c.Fix = "enable the controllers on the kernel command line (e.g. cgroup_enable=memory cgroup_memory=1) and reboot"
 		return
 	}
-	c.Status = CheckOK
+	c.Status = OK
 	c.Detail += "; " + strings.Join(cgroupControllers, ", ") + " enabled"
 }
 
-func checkUserNamespaces(opts DoctorOptions) Check {
-	c := Check{Name: "user namespaces", Status: CheckOK}
+func checkUserNamespaces(opts Options) Result {
+	c := Result{Name: "user namespaces", Status: OK}
 	const note = "mcpbox does not need them"
 	data, err := os.ReadFile(opts.path("/proc/sys/user/max_user_namespaces"))
 	n, perr := strconv.Atoi(strings.TrimSpace(string(data)))
@@ -500,49 +514,49 @@ func checkUserNamespaces(opts DoctorOptions) Check {
 }
 
 // checkMemfdNoExec says which way sandboxes on this host keep code written
-// into memory from running, as a session would choose it (chooseMemfd):
+// into memory from running, as a session would choose it (memfd.Choose):
 // the hook where the kernel has a usable vm.memfd_noexec, else
 // memfd_create refused inside. Both are closed; the second takes memfds
 // away from servers, which is worth a warning when the setting was not
 // asked for.
-func checkMemfdNoExec(opts DoctorOptions) Check {
-	c := Check{Name: "memfd noexec"}
-	host, err := readMemfdHost(opts.Root)
+func checkMemfdNoExec(opts Options) Result {
+	c := Result{Name: "memfd noexec"}
+	host, err := memfd.ReadHost(opts.Root)
 	if err != nil {
-		c.Status, c.Detail = CheckFail, err.Error()
+		c.Status, c.Detail = Fail, err.Error()
 		return c
 	}
 	// Sessions run under containerd, whose runc runs hooks as root.
-	choice := chooseMemfd(opts.Memfd, host, true, "mcpbox-init")
-	c.Status, c.Detail = CheckOK, choice.why
-	_, deny := choice.mode.(sandbox.MemfdDeny)
+	choice := memfd.Choose(opts.Memfd, host, true, "mcpbox-init")
+	c.Status, c.Detail = OK, choice.Why
+	_, deny := choice.Mode.(sandbox.MemfdDeny)
 	switch {
-	case deny && opts.Memfd == MemfdAuto:
-		c.Status = CheckWarn
+	case deny && opts.Memfd == memfd.Auto:
+		c.Status = Warn
 		c.Detail += ": programs that use memfds fall back to files (Chromium to /dev/shm) or fail"
 		c.Fix = "Linux 6.6 or later lets each sandbox keep memfd_create, with vm.memfd_noexec=2 (Debian 12: the kernel from bookworm-backports)"
-	case !deny && host.hookProblem(true) != "":
-		c.Status = CheckWarn
+	case !deny && host.HookProblem(true) != "":
+		c.Status = Warn
 		c.Fix = "use --memfd auto, which refuses memfd_create inside where the hook cannot work"
 	}
 	return c
 }
 
-func checkOverlay(opts DoctorOptions) Check {
-	c := Check{Name: "overlayfs"}
+func checkOverlay(opts Options) Result {
+	c := Result{Name: "overlayfs"}
 	data, err := os.ReadFile(opts.path("/proc/filesystems"))
 	if err != nil {
-		c.Status, c.Detail = CheckWarn, fmt.Sprintf("read /proc/filesystems: %v", err)
+		c.Status, c.Detail = Warn, fmt.Sprintf("read /proc/filesystems: %v", err)
 		return c
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 && f[len(f)-1] == "overlay" {
-			c.Status, c.Detail = CheckOK, "overlay is in /proc/filesystems"
+			c.Status, c.Detail = OK, "overlay is in /proc/filesystems"
 			return c
 		}
 	}
-	c.Status = CheckWarn
+	c.Status = Warn
 	c.Detail = "overlay is not in /proc/filesystems: containerd's overlayfs snapshotter (image rootfs) needs it"
 	c.Fix = "sudo modprobe overlay"
 	return c
@@ -551,7 +565,7 @@ func checkOverlay(opts DoctorOptions) Check {
 // checkRuntimes looks for the language runtimes servers run on: node (with
 // npm for npx servers) and python3 (for uvx servers). One of node and
 // python3 is needed; a missing one of the others is a warning.
-func checkRuntimes(ctx context.Context, opts DoctorOptions) []Check {
+func checkRuntimes(ctx context.Context, opts Options) []Result {
 	type runtime struct {
 		name, why, fix string
 		version        func(string) string
@@ -564,28 +578,28 @@ func checkRuntimes(ctx context.Context, opts DoctorOptions) []Check {
 		}},
 	}
 	found := map[string]bool{}
-	checks := make([]Check, len(runtimes))
+	checks := make([]Result, len(runtimes))
 	for i, rt := range runtimes {
-		c := Check{Name: rt.name}
+		c := Result{Name: rt.name}
 		path, err := opts.LookPath(rt.name)
 		if err != nil {
-			c.Status, c.Detail, c.Fix = CheckWarn, fmt.Sprintf("not on PATH: %s", rt.why), rt.fix
+			c.Status, c.Detail, c.Fix = Warn, fmt.Sprintf("not on PATH: %s", rt.why), rt.fix
 			checks[i] = c
 			continue
 		}
 		found[rt.name] = true
 		out, err := commandOutput(ctx, path, "--version")
 		if err != nil {
-			c.Status, c.Detail = CheckWarn, fmt.Sprintf("%s --version: %v", path, err)
+			c.Status, c.Detail = Warn, fmt.Sprintf("%s --version: %v", path, err)
 		} else {
-			c.Status, c.Detail = CheckOK, fmt.Sprintf("%s (%s)", rt.version(firstLine(out)), path)
+			c.Status, c.Detail = OK, fmt.Sprintf("%s (%s)", rt.version(firstLine(out)), path)
 		}
 		checks[i] = c
 	}
 	if !found["node"] && !found["python3"] {
 		for i := range checks {
 			if checks[i].Name == "node" || checks[i].Name == "python3" {
-				checks[i].Status = CheckFail
+				checks[i].Status = Fail
 				checks[i].Detail = "not on PATH: servers need node or python3"
 			}
 		}
@@ -594,10 +608,10 @@ func checkRuntimes(ctx context.Context, opts DoctorOptions) []Check {
 }
 
 // checkDir makes sure dir exists (creating it 0700) and takes a file.
-func checkDir(name, dir string) Check {
-	c := Check{Name: name}
-	fail := func(err error) Check {
-		c.Status, c.Detail = CheckFail, err.Error()
+func checkDir(name, dir string) Result {
+	c := Result{Name: name}
+	fail := func(err error) Result {
+		c.Status, c.Detail = Fail, err.Error()
 		c.Fix = fmt.Sprintf("sudo chown -R %d:%d %s", os.Getuid(), os.Getgid(), dir)
 		if errors.Is(err, fs.ErrNotExist) || dir == "" {
 			c.Fix = "set HOME, or XDG_STATE_HOME and XDG_CACHE_HOME, to a writable directory"
@@ -624,13 +638,13 @@ func checkDir(name, dir string) Check {
 	if err != nil {
 		return fail(err)
 	}
-	c.Status, c.Detail = CheckOK, dir+" is writable"
+	c.Status, c.Detail = OK, dir+" is writable"
 	return c
 }
 
 // checkHelpers looks for mcpbox-init and mcpbox-probe next to mcpbox, where
-// findInit and findProbe look.
-func checkHelpers(opts DoctorOptions) []Check {
+// the launcher's findInit and findProbe look.
+func checkHelpers(opts Options) []Result {
 	exe := opts.Executable
 	var exeErr error
 	if exe == "" {
@@ -638,22 +652,29 @@ func checkHelpers(opts DoctorOptions) []Check {
 			exe, exeErr = filepath.EvalSymlinks(exe)
 		}
 	}
-	var checks []Check
+	var checks []Result
 	for _, name := range []string{"mcpbox-init", "mcpbox-probe"} {
-		c := Check{Name: name}
+		c := Result{Name: name}
 		if exeErr != nil {
-			c.Status, c.Detail = CheckFail, fmt.Sprintf("find mcpbox's executable: %v", exeErr)
+			c.Status, c.Detail = Fail, fmt.Sprintf("find mcpbox's executable: %v", exeErr)
 			checks = append(checks, c)
 			continue
 		}
 		path := filepath.Join(filepath.Dir(exe), name)
-		if _, err := findHelper(name, path, ""); err != nil {
-			c.Status, c.Detail = CheckFail, fmt.Sprintf("missing at %s", path)
+		if !isExecutable(path) {
+			c.Status, c.Detail = Fail, fmt.Sprintf("missing at %s", path)
 			c.Fix = fmt.Sprintf("make build (in the mcpbox source tree), then install bin/%s next to %s", name, exe)
 		} else {
-			c.Status, c.Detail = CheckOK, path
+			c.Status, c.Detail = OK, path
 		}
 		checks = append(checks, c)
 	}
 	return checks
+}
+
+// isExecutable reports whether path is a regular file with an execute bit:
+// what the launcher accepts as a helper.
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }

@@ -1,4 +1,4 @@
-package launcher
+package doctor
 
 import (
 	"errors"
@@ -15,14 +15,14 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox/egress"
 )
 
-func checkKernel() Check {
-	c := Check{Name: "os"}
+func checkKernel() Result {
+	c := Result{Name: "os"}
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("uname: %v", err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("uname: %v", err)
 		return c
 	}
-	c.Status = CheckOK
+	c.Status = OK
 	c.Detail = fmt.Sprintf("%s %s %s", unix.ByteSliceToString(u.Sysname[:]), unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:]))
 	return c
 }
@@ -58,27 +58,27 @@ func seccompActionAvail(action uint32) error {
 	return nil
 }
 
-func checkSeccomp(opts DoctorOptions) Check {
-	c := Check{Name: "seccomp"}
+func checkSeccomp(opts Options) Result {
+	c := Result{Name: "seccomp"}
 	data, err := os.ReadFile(opts.path("/proc/self/status"))
 	if err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("read /proc/self/status: %v", err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("read /proc/self/status: %v", err)
 		return c
 	}
 	if !strings.Contains(string(data), "\nSeccomp:") {
-		c.Status, c.Detail = CheckFail, "the kernel has no seccomp (no Seccomp field in /proc/self/status)"
+		c.Status, c.Detail = Fail, "the kernel has no seccomp (no Seccomp field in /proc/self/status)"
 		c.Fix = "use a kernel built with CONFIG_SECCOMP and CONFIG_SECCOMP_FILTER"
 		return c
 	}
 	var avail, missing []string
-	status := CheckOK
+	status := OK
 	for _, a := range seccompActions {
 		if err := seccompActionAvail(a.action); err != nil {
 			missing = append(missing, a.name)
 			if a.required {
-				status = CheckFail
-			} else if status == CheckOK {
-				status = CheckWarn
+				status = Fail
+			} else if status == OK {
+				status = Warn
 			}
 			continue
 		}
@@ -88,7 +88,7 @@ func checkSeccomp(opts DoctorOptions) Check {
 	c.Detail = "supported; actions: " + strings.Join(avail, ", ")
 	if missing != nil {
 		c.Detail += "; unavailable: " + strings.Join(missing, ", ")
-		if status == CheckWarn {
+		if status == Warn {
 			c.Detail += " (the sandbox works; features built on them do not)"
 		}
 		c.Fix = "use a newer kernel (user_notif needs Linux 5.0, the others 4.14)"
@@ -96,11 +96,11 @@ func checkSeccomp(opts DoctorOptions) Check {
 	return c
 }
 
-func checkCgroups(opts DoctorOptions) Check {
-	c := Check{Name: "cgroups"}
+func checkCgroups(opts Options) Result {
+	c := Result{Name: "cgroups"}
 	var st unix.Statfs_t
 	if err := unix.Statfs(opts.path("/sys/fs/cgroup"), &st); err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("statfs /sys/fs/cgroup: %v", err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("statfs /sys/fs/cgroup: %v", err)
 		c.Fix = "mount the cgroup filesystem at /sys/fs/cgroup (your init system normally does)"
 		return c
 	}
@@ -108,7 +108,7 @@ func checkCgroups(opts DoctorOptions) Check {
 		c.Detail = "v2 (unified)"
 		data, err := os.ReadFile(opts.path("/sys/fs/cgroup/cgroup.controllers"))
 		if err != nil {
-			c.Status, c.Detail = CheckFail, fmt.Sprintf("v2, but read cgroup.controllers: %v", err)
+			c.Status, c.Detail = Fail, fmt.Sprintf("v2, but read cgroup.controllers: %v", err)
 			return c
 		}
 		enabled := map[string]bool{}
@@ -124,7 +124,7 @@ func checkCgroups(opts DoctorOptions) Check {
 	}
 	data, err := os.ReadFile(opts.path("/proc/cgroups"))
 	if err != nil {
-		c.Status, c.Detail = CheckFail, fmt.Sprintf("%s, but read /proc/cgroups: %v", c.Detail, err)
+		c.Status, c.Detail = Fail, fmt.Sprintf("%s, but read /proc/cgroups: %v", c.Detail, err)
 		return c
 	}
 	checkControllers(&c, procCgroups(data))
@@ -134,21 +134,21 @@ func checkCgroups(opts DoctorOptions) Check {
 // checkNftables installs mcpbox's egress rules in a scratch network
 // namespace, as a session does, then lists and deletes the tables. The
 // namespace lives only as long as egress.NetNS's thread is in it.
-func checkNftables() Check {
-	c := Check{Name: "nftables"}
+func checkNftables() Result {
+	c := Result{Name: "nftables"}
 	if os.Geteuid() != 0 {
-		c.Status, c.Detail = CheckSkip, "skipped: needs root"
+		c.Status, c.Detail = Skip, "skipped: needs root"
 		return c
 	}
 	ns, err := egress.NewNetNS()
 	if err != nil {
-		c.Status, c.Detail = CheckFail, err.Error()
+		c.Status, c.Detail = Fail, err.Error()
 		c.Fix = "check that the kernel has network namespaces (CONFIG_NET_NS)"
 		return c
 	}
 	defer ns.Close()
 	if err := ns.Install(1); err != nil {
-		c.Status, c.Detail = CheckFail, err.Error()
+		c.Status, c.Detail = Fail, err.Error()
 		c.Fix = "sudo modprobe -a nf_tables nft_nat nft_redir nft_ct"
 		return c
 	}
@@ -173,10 +173,10 @@ func checkNftables() Check {
 		return nil
 	})
 	if err != nil {
-		c.Status, c.Detail = CheckFail, "nftables in a network namespace: "+err.Error()
+		c.Status, c.Detail = Fail, "nftables in a network namespace: "+err.Error()
 		c.Fix = "sudo modprobe nf_tables"
 		return c
 	}
-	c.Status, c.Detail = CheckOK, "installed and removed mcpbox's egress rules in a scratch network namespace"
+	c.Status, c.Detail = OK, "installed and removed mcpbox's egress rules in a scratch network namespace"
 	return c
 }

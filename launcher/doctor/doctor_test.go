@@ -1,4 +1,4 @@
-package launcher
+package doctor
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcpbox/mcpbox/internal/testutil"
+	"github.com/mcpbox/mcpbox/launcher/memfd"
 )
 
 func TestParseRuncVersion(t *testing.T) {
@@ -105,14 +106,14 @@ func TestRuncWarning(t *testing.T) {
 
 func TestProcCgroups(t *testing.T) {
 	data := "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t2\t1\ncpu\t1\t2\t1\nmemory\t0\t104\t0\npids\t8\t2\t1\n"
-	c := Check{Detail: "v1"}
+	c := Result{Detail: "v1"}
 	checkControllers(&c, procCgroups([]byte(data)))
-	if c.Status != CheckFail || !strings.Contains(c.Detail, "memory disabled") || c.Fix == "" {
+	if c.Status != Fail || !strings.Contains(c.Detail, "memory disabled") || c.Fix == "" {
 		t.Errorf("memory disabled: got %+v", c)
 	}
-	c = Check{Detail: "v2"}
+	c = Result{Detail: "v2"}
 	checkControllers(&c, map[string]bool{"cpu": true, "memory": true})
-	if c.Status != CheckFail || !strings.Contains(c.Detail, "pids missing") {
+	if c.Status != Fail || !strings.Contains(c.Detail, "pids missing") {
 		t.Errorf("pids missing: got %+v", c)
 	}
 }
@@ -123,23 +124,24 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		release, noexec string // "" leaves the file out
-		setting         MemfdSetting
-		status, detail  string
+		setting         memfd.Setting
+		status          Status
+		detail          string
 		fix             bool
 	}{
-		{"Debian 12", "6.1.0-13-amd64", "", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
-		{"6.5", "6.5.0-35-generic", "0", MemfdAuto, CheckWarn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
-		{"6.6", "6.6.0", "0", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
-		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", MemfdAuto, CheckOK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
-		{"deny asked for", "6.18.44-fc-v1300", "0", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
-		{"deny asked for on 6.1", "6.1.0-13-amd64", "", MemfdDeny, CheckOK, "memfd_create refused inside (--memfd deny", false},
-		{"hook asked for on 6.1", "6.1.0-13-amd64", "", MemfdHook, CheckWarn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
-		{"no release", "", "0", MemfdAuto, CheckFail, "kernel release", false},
-		{"bad value", "6.18.0", "3", MemfdAuto, CheckFail, `reads "3"`, false},
+		{"Debian 12", "6.1.0-13-amd64", "", memfd.Auto, Warn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
+		{"6.5", "6.5.0-35-generic", "0", memfd.Auto, Warn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
+		{"6.6", "6.6.0", "0", memfd.Auto, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
+		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", memfd.Auto, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
+		{"deny asked for", "6.18.44-fc-v1300", "0", memfd.Deny, OK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
+		{"deny asked for on 6.1", "6.1.0-13-amd64", "", memfd.Deny, OK, "memfd_create refused inside (--memfd deny", false},
+		{"hook asked for on 6.1", "6.1.0-13-amd64", "", memfd.Hook, Warn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
+		{"no release", "", "0", memfd.Auto, Fail, "kernel release", false},
+		{"bad value", "6.18.0", "3", memfd.Auto, Fail, `reads "3"`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			for path, content := range map[string]string{osReleasePath: tc.release, memfdNoExecPath: tc.noexec} {
+			for path, content := range map[string]string{memfd.ReleasePath: tc.release, memfd.NoExecPath: tc.noexec} {
 				if content == "" {
 					continue
 				}
@@ -150,7 +152,7 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c := checkMemfdNoExec(DoctorOptions{Root: root, Memfd: tc.setting})
+			c := checkMemfdNoExec(Options{Root: root, Memfd: tc.setting})
 			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || (c.Fix != "") != tc.fix {
 				t.Errorf("%+v\nwant status %s, detail with %q, fix %v", c, tc.status, tc.detail, tc.fix)
 			}
@@ -171,7 +173,7 @@ func fakeHelpers(t *testing.T) string {
 	return filepath.Join(dir, "mcpbox")
 }
 
-func findCheck(t *testing.T, checks []Check, name string) Check {
+func findCheck(t *testing.T, checks []Result, name string) Result {
 	t.Helper()
 	for _, c := range checks {
 		if c.Name == name {
@@ -179,51 +181,52 @@ func findCheck(t *testing.T, checks []Check, name string) Check {
 		}
 	}
 	t.Fatalf("no %q check in %+v", name, checks)
-	return Check{}
+	return Result{}
 }
 
 func TestDoctorHost(t *testing.T) {
 	addr := testutil.RequiresContainerd(t)
-	dirs := Dirs{State: filepath.Join(t.TempDir(), "state"), Cache: filepath.Join(t.TempDir(), "cache")}
-	checks := Doctor(testutil.Context(t, 60e9), DoctorOptions{Address: addr, Dirs: dirs, Executable: fakeHelpers(t)})
+	state, cache := filepath.Join(t.TempDir(), "state"), filepath.Join(t.TempDir(), "cache")
+	checks := Run(testutil.Context(t, 60e9), Options{Address: addr, StateDir: state, CacheDir: cache, Executable: fakeHelpers(t)})
 	for _, c := range checks {
 		t.Logf("%s %s: %s", c.Status, c.Name, c.Detail)
-		if c.Status == CheckFail {
+		if c.Status == Fail {
 			t.Errorf("%s failed: %s (fix: %s)", c.Name, c.Detail, c.Fix)
 		}
 	}
 	for _, name := range []string{"containerd", "containerd version", "nftables", "state dir", "cache dir"} {
-		if c := findCheck(t, checks, name); c.Status != CheckOK {
+		if c := findCheck(t, checks, name); c.Status != OK {
 			t.Errorf("%s: %s, want ok: %s", name, c.Status, c.Detail)
 		}
 	}
-	if fi, err := os.Stat(dirs.State); err != nil || fi.Mode().Perm() != 0o700 {
+	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("state dir not created 0700: %v %v", fi, err)
 	}
 }
 
 func TestDoctorNoSocket(t *testing.T) {
 	dir := t.TempDir()
-	opts := DoctorOptions{
+	opts := Options{
 		Address:    filepath.Join(dir, "containerd.sock"),
-		Dirs:       Dirs{State: filepath.Join(dir, "state"), Cache: filepath.Join(dir, "cache")},
+		StateDir:   filepath.Join(dir, "state"),
+		CacheDir:   filepath.Join(dir, "cache"),
 		Executable: filepath.Join(dir, "mcpbox"), // no helpers next to it
 		LookPath:   func(string) (string, error) { return "", exec.ErrNotFound },
 	}
-	checks := Doctor(context.Background(), opts)
+	checks := Run(context.Background(), opts)
 	c := findCheck(t, checks, "containerd")
-	if c.Status != CheckFail || !strings.Contains(c.Fix, "make setup") && !strings.Contains(c.Fix, "systemctl start containerd") {
+	if c.Status != Fail || !strings.Contains(c.Fix, "make setup") && !strings.Contains(c.Fix, "systemctl start containerd") {
 		t.Errorf("containerd with no socket: %+v, want fail with make setup or systemctl start containerd", c)
 	}
-	if c := findCheck(t, checks, "containerd version"); c.Status != CheckSkip {
+	if c := findCheck(t, checks, "containerd version"); c.Status != Skip {
 		t.Errorf("containerd version: %+v, want skip", c)
 	}
 	for _, name := range []string{"runc", "node", "python3", "mcpbox-init", "mcpbox-probe"} {
-		if c := findCheck(t, checks, name); c.Status != CheckFail || c.Fix == "" {
+		if c := findCheck(t, checks, name); c.Status != Fail || c.Fix == "" {
 			t.Errorf("%s: %+v, want fail with a fix", name, c)
 		}
 	}
-	if c := findCheck(t, checks, "npm"); c.Status != CheckWarn {
+	if c := findCheck(t, checks, "npm"); c.Status != Warn {
 		t.Errorf("npm missing: %+v, want warn", c)
 	}
 
@@ -235,7 +238,7 @@ func TestDoctorNoSocket(t *testing.T) {
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
 	c = checkContainerd(opts)
-	if c.Status != CheckFail || !strings.Contains(c.Detail, "nothing answers") {
+	if c.Status != Fail || !strings.Contains(c.Detail, "nothing answers") {
 		t.Errorf("stale socket: %+v", c)
 	}
 
@@ -247,24 +250,50 @@ func TestDoctorNoSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 		c = checkContainerd(opts)
-		if c.Status != CheckFail || !strings.Contains(c.Fix, "as root") {
+		if c.Status != Fail || !strings.Contains(c.Fix, "as root") {
 			t.Errorf("socket without permission: %+v", c)
 		}
 	}
 }
 
 func TestDoctorRuntimes(t *testing.T) {
-	opts := DoctorOptions{LookPath: func(name string) (string, error) {
+	opts := Options{LookPath: func(name string) (string, error) {
 		if name == "python3" {
 			return exec.LookPath("true") // prints no version, exits 0
 		}
 		return "", errors.New("not found")
 	}}
 	checks := checkRuntimes(context.Background(), opts)
-	want := map[string]string{"node": CheckWarn, "npm": CheckWarn, "python3": CheckOK}
+	want := map[string]Status{"node": Warn, "npm": Warn, "python3": OK}
 	for _, c := range checks {
 		if c.Status != want[c.Name] {
 			t.Errorf("%s: %+v, want %s", c.Name, c, want[c.Name])
 		}
+	}
+}
+
+// TestDoctorClientsCount: the clients check adds up the files it is given,
+// names each client once, and warns of unwrapped servers and broken files.
+func TestDoctorClientsCount(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   []ClientConfig
+		status  Status
+		detail  string
+		fixWith string
+	}{
+		{"none", nil, OK, "no MCP client config found", ""},
+		{"all wrapped", []ClientConfig{{Display: "Cursor", Stdio: 2, Wrapped: 2}}, OK, "Cursor: 2 of 2 stdio servers sandboxed", ""},
+		{"two files of one client", []ClientConfig{{Display: "Cursor", Stdio: 1}, {Display: "Cursor", Stdio: 2, Wrapped: 1}, {Display: "Claude Desktop", Stdio: 1, Wrapped: 1}},
+			Warn, "Cursor, Claude Desktop: 2 of 4 stdio servers sandboxed; 2 still run with your full rights", "mcpbox wrap"},
+		{"broken", []ClientConfig{{Display: "Cursor", Stdio: 1, Wrapped: 1}, {Display: "Zed", Broken: true, Stdio: 5}},
+			Warn, "Cursor: 1 of 1 stdio servers sandboxed; 1 config file(s) do not parse", "mcpbox clients"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkClients(tc.files)
+			if c.Status != tc.status || c.Detail != tc.detail || !strings.Contains(c.Fix, tc.fixWith) || (tc.fixWith == "") != (c.Fix == "") {
+				t.Errorf("%+v\nwant status %s, detail %q, fix with %q", c, tc.status, tc.detail, tc.fixWith)
+			}
+		})
 	}
 }
