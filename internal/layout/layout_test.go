@@ -60,6 +60,9 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s: only cmd uses the CLI library", pkg, imp)
 			case under(pkg, "launcher") && under(imp, "cmd"):
 				t.Errorf("%s imports %s: launcher sits below cmd", pkg, imp)
+			case under(pkg, "launcher/runtime") && !under(imp, "launcher/runtime") &&
+				(under(imp, "launcher") || under(imp, "sandbox") || under(imp, "profiles")):
+				t.Errorf("%s imports %s: a runtime runs the spec it is given and knows nothing of sessions, MCP or profiles", pkg, imp)
 			}
 		}
 	}
