@@ -3,7 +3,6 @@ package launcher
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -405,11 +404,20 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		j.mounts[i].Source = real
 	}
 	out := &tailBuffer{max: 64 << 10}
-	denials := &tailBuffer{max: 16 << 10}
+	// The first connection mcpbox's egress policy refused, if any.
+	var mu sync.Mutex
+	var refused *egress.Event
+	j.onEgress = func(ev egress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refused == nil && ev.Verdict == egress.VerdictDeny && ev.Kind == egress.KindConnect {
+			refused = &ev
+		}
+	}
 	iopts := opts
 	iopts.Stderr = io.MultiWriter(opts.Stderr, out)
 	iopts.Stdin = bytes.NewReader(nil)
-	iopts.EgressLog = denials
+	iopts.EgressLog = nil
 	if err := execute(ctx, iopts, j); err != nil {
 		var exit *ExitError
 		if !errors.As(err, &exit) {
@@ -417,12 +425,12 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		}
 		// A refusal by mcpbox's own egress policy explains the failure
 		// better than the installer's view of it (npm shows a 403).
-		for _, line := range bytes.Split(denials.Bytes(), []byte("\n")) {
-			var ev egress.Event
-			if json.Unmarshal(line, &ev) == nil && ev.Verdict == egress.VerdictDeny && ev.Kind == egress.KindConnect {
-				return &packages.InstallError{Spec: spec, Reason: "mcpbox's egress policy refused the install's connection to " + ev.Host + ": " + ev.Reason,
-					Hint: "the install step may reach only the registry in npm's or pip's configuration"}
-			}
+		mu.Lock()
+		ev := refused
+		mu.Unlock()
+		if ev != nil {
+			return &packages.InstallError{Spec: spec, Reason: "mcpbox's egress policy refused the install's connection to " + ev.Host + ": " + ev.Reason,
+				Hint: "the install step may reach only the registry in npm's or pip's configuration"}
 		}
 		if ie := plan.Diagnose(out.Bytes()); ie != nil {
 			return ie

@@ -59,6 +59,9 @@ type job struct {
 	// the selftest probe): its stdout goes to mcpbox's stderr, its stdin
 	// is empty, and it runs until it exits.
 	batch bool
+	// onEgress sees the job's egress decisions (the install step's, to
+	// explain a refused connection); nil for none.
+	onEgress func(egress.Event)
 }
 
 // execute runs a job in a fresh sandbox: seccomp, the runtime, network,
@@ -167,14 +170,21 @@ func seccompOptions(opts Options, j *job, memfd sandbox.Memfd, notify bool, list
 // egress proxy when anything is allowed or trial watches egress; without
 // it the sandbox has loopback only. The returned func closes it.
 func (s *session) startNetwork() (func(), error) {
-	var onEgress func(egress.Event)
+	var trial func(egress.Event)
 	if o := s.opts.Observe; o != nil && o.OnEgress != nil && !s.job.batch {
-		onEgress = o.OnEgress
+		trial = o.OnEgress
 	}
-	// With an observer, a server that may reach nothing still gets the
+	// Watched by trial, a server that may reach nothing still gets the
 	// proxy (a nil allowlist allows nothing), so that every attempt is seen.
-	if s.job.allow == nil && onEgress == nil {
+	if s.job.allow == nil && trial == nil {
 		return func() {}, nil
+	}
+	onEgress := trial
+	if own := s.job.onEgress; own != nil {
+		onEgress = own
+		if trial != nil {
+			onEgress = func(ev egress.Event) { own(ev); trial(ev) }
+		}
 	}
 	n, err := egress.Start(s.job.allow, egressEvents(s.opts.EgressLog, onEgress), s.log)
 	if err != nil {
