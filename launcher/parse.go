@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
 // ParseMount parses a --mount value, SRC[:DST][:ro|rw]. DST defaults to
 // SRC, the mode to ro. A leading "~/" in SRC is the user's home directory.
 // SRC must exist; it is made absolute and clean, and a ".." right after a
-// symlink in it is refused (see resolvePath). Its symlinks are resolved,
+// symlink in it is refused (see grant.ResolvePath). Its symlinks are resolved,
 // and checked, when the session starts.
 func ParseMount(s string) (sandbox.Mount, error) {
 	parts := strings.Split(s, ":")
@@ -30,7 +31,7 @@ func ParseMount(s string) (sandbox.Mount, error) {
 	if len(parts) > 2 || parts[0] == "" {
 		return sandbox.Mount{}, fmt.Errorf("%q: want SRC[:DST][:ro|rw]", s)
 	}
-	src, _, err := resolvePath(parts[0])
+	src, _, err := grant.ResolvePath(parts[0])
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && src != "" {
 			return sandbox.Mount{}, fmt.Errorf("%q: %s does not exist", s, src)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpbox/mcpbox/internal/testutil"
+	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -76,7 +77,7 @@ func TestResolveCommand(t *testing.T) {
 	os.WriteFile(script, []byte("#!/usr/bin/env node\n"), 0o755)
 	os.WriteFile(filepath.Join(pkg, "package.json"), []byte("{}"), 0o644)
 
-	c, err := resolveCommand([]string{"node", "--enable-source-maps", script, "arg"}, testUser("/home/nobody"))
+	c, err := resolveCommand([]string{"node", "--enable-source-maps", script, "arg"}, grant.NewUser("/home/nobody"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,99 +97,17 @@ func TestResolveCommand(t *testing.T) {
 	wd, _ := os.Getwd()
 	defer os.Chdir(wd)
 	os.Chdir(filepath.Join(pkg, "dist"))
-	if c, err = resolveCommand([]string{"node", "index.js"}, userPaths{}); err != nil || c.args[1] != script {
+	if c, err = resolveCommand([]string{"node", "index.js"}, grant.User{}); err != nil || c.args[1] != script {
 		t.Errorf("relative script: args %v, %v", c.args, err)
 	}
 
 	var usage *UsageError
-	if _, err := resolveCommand([]string{"no-such-command-mcpbox"}, userPaths{}); !errors.As(err, &usage) || !strings.Contains(err.Error(), "not found") {
+	if _, err := resolveCommand([]string{"no-such-command-mcpbox"}, grant.User{}); !errors.As(err, &usage) || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing command: %v", err)
 	}
-	if _, err := resolveCommand(nil, userPaths{}); !errors.As(err, &usage) {
+	if _, err := resolveCommand(nil, grant.User{}); !errors.As(err, &usage) {
 		t.Errorf("empty command: %v", err)
 	}
-}
-
-func TestPackageRoot(t *testing.T) {
-	root := t.TempDir()
-	home := filepath.Join(root, "home", "me")
-	u := testUser(home)
-	mk := func(p string) string {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, nil, 0o644)
-		return p
-	}
-	mk(filepath.Join(home, "proj", "package.json"))
-	mk(filepath.Join(home, "Downloads", "tool", "pyproject.toml"))
-	mk(filepath.Join(root, "opt", "svc", "package.json"))
-	// A folder of projects with a stray package.json: not the root of the
-	// one without a marker of its own; a declared workspace is.
-	mk(filepath.Join(home, "code", "package.json"))
-	mk(filepath.Join(home, "code", "other-client", "package.json"))
-	mk(filepath.Join(home, "code", "other-client", ".env"))
-	os.MkdirAll(filepath.Join(root, "mono", "b"), 0o755)
-	os.WriteFile(filepath.Join(root, "mono", "package.json"), []byte(`{"workspaces":["a","b"]}`), 0o644)
-	mk(filepath.Join(root, "mono", "b", "package.json"))
-	for script, want := range map[string]string{
-		mk(filepath.Join(home, "code", "mcp", "tool", "s.js")):                                  filepath.Join(home, "code", "mcp", "tool", "s.js"),
-		mk(filepath.Join(root, "mono", "a", "s.js")):                                            filepath.Join(root, "mono"),
-		mk(filepath.Join(home, "proj", "src", "server.js")):                                     filepath.Join(home, "proj"),
-		mk(filepath.Join(home, "Downloads", "tool", "server.py")):                               filepath.Join(home, "Downloads", "tool"),
-		mk(filepath.Join(root, "opt", "svc", "dist", "index.js")):                               filepath.Join(root, "opt", "svc"),
-		mk(filepath.Join(root, "opt", "app", "node_modules", "a", "node_modules", "b", "i.js")): filepath.Join(root, "opt", "app"),
-		// The directory holding node_modules is home: the node_modules
-		// directory, never home itself.
-		mk(filepath.Join(home, "node_modules", "x", "index.js")): filepath.Join(home, "node_modules"),
-		// No package marker: the script alone, not the directory
-		// around it, which may hold anything.
-		mk(filepath.Join(home, "loose", "server.py")): filepath.Join(home, "loose", "server.py"),
-		mk(filepath.Join(root, "opt", "loose.js")):    filepath.Join(root, "opt", "loose.js"),
-	} {
-		if got := packageRoot(script, u); got != want {
-			t.Errorf("packageRoot(%s) = %s, want %s", script, got, want)
-		}
-	}
-	// A package.json in home itself, or in a catch-all directory of it,
-	// must not grant all of it; nor does one in a directory above home.
-	mk(filepath.Join(home, "package.json"))
-	mk(filepath.Join(home, "Downloads", "package.json"))
-	mk(filepath.Join(home, "Desktop", "package.json"))
-	mk(filepath.Join(filepath.Dir(home), "package.json"))
-	for _, script := range []string{
-		mk(filepath.Join(home, "s.js")),
-		mk(filepath.Join(home, "sub", "s.js")),
-		mk(filepath.Join(home, "Downloads", "s.js")),
-		mk(filepath.Join(home, "Downloads", "unpacked", "s.js")),
-		mk(filepath.Join(home, "Desktop", "s.js")),
-		mk(filepath.Join(home, ".local", "bin", "s.py")),
-		mk(filepath.Join(filepath.Dir(home), "s.js")),
-		"/tmp/loose-script.js", // nor /tmp, the sandbox's own and everyone's
-	} {
-		if got := packageRoot(script, u); got != script {
-			t.Errorf("packageRoot(%s) = %s, want the script alone", script, got)
-		}
-	}
-	// A localized downloads directory, named in user-dirs.dirs.
-	mk(filepath.Join(home, "Téléchargements", "package.json"))
-	os.MkdirAll(filepath.Join(home, ".config"), 0o755)
-	os.WriteFile(filepath.Join(home, ".config", "user-dirs.dirs"), []byte("# written by xdg-user-dirs-update\nXDG_DOWNLOAD_DIR=\"$HOME/Téléchargements\"\n"), 0o644)
-	if s := mk(filepath.Join(home, "Téléchargements", "s.js")); packageRoot(s, u) != s {
-		t.Errorf("packageRoot(%s) = %s, want the script alone", s, packageRoot(s, u))
-	}
-	// A home outside /home, and the directory holding it.
-	svc := testUser(filepath.Join(root, "srv", "svc"))
-	mk(filepath.Join(root, "srv", "package.json"))
-	if s := mk(filepath.Join(root, "srv", "x", "s.js")); packageRoot(s, svc) != s {
-		t.Errorf("packageRoot(%s) with home %s = %s, want the script alone", s, svc.home, packageRoot(s, svc))
-	}
-}
-
-// testUser is a user whose only home is home.
-func testUser(home string) userPaths {
-	var u userPaths
-	u.addHome(home)
-	u.home = home
-	return u
 }
 
 func TestServerName(t *testing.T) {

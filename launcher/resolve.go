@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
+	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/launcher/packages"
 	"github.com/mcpbox/mcpbox/launcher/pins"
 	"github.com/mcpbox/mcpbox/profiles"
@@ -120,28 +121,34 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	return j, nil
 }
 
+// currentUser is the user running mcpbox, with mcpbox's own directories
+// among the paths never granted unless the user names them.
+func currentUser(dirs Dirs) grant.User {
+	return grant.CurrentUser(dirs.Config, dirs.State, dirs.Cache)
+}
+
 // grantMounts works out the host paths the server is given beyond its
 // own files (--mount, the profile's mounts, its path arguments), each
 // checked and bound with its symlinks resolved, and the uid and gid it runs
-// as (see sessionUser). The order is --mount, path arguments, then the
+// as (see grant.SessionUser). The order is --mount, path arguments, then the
 // profile's mounts: at one destination the later wins (dedupeMounts).
-func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths) (mounts []sandbox.Mount, uid, gid uint32, err error) {
-	var explicit []grant
+func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u grant.User) (mounts []sandbox.Mount, uid, gid uint32, err error) {
+	var explicit []grant.Grant
 	for _, m := range opts.Mounts {
-		g, err := u.explicitGrant(m.Source, m.Destination, m.ReadOnly)
+		g, err := u.ExplicitGrant(m.Source, m.Destination, m.ReadOnly)
 		if err != nil {
 			return nil, 0, 0, &UsageError{Flag: "mount", Err: err}
 		}
-		explicit = append(explicit, grant{Mount: g, what: "--mount " + m.Source})
+		explicit = append(explicit, grant.Grant{Mount: g, What: "--mount " + m.Source})
 	}
 	// A server's state directory is mcpbox's own: it is made here and
 	// handed to whichever user the server runs as, so it plays no part in
 	// choosing that user.
 	state := filepath.Join(opts.Dirs.State, "servers", prof.Name)
-	var fromProfile []grant
+	var fromProfile []grant.Grant
 	isState := map[int]bool{}
 	for i, m := range prof.Mounts {
-		src := m.ExpandHost(u.home, state)
+		src := m.ExpandHost(u.Home(), state)
 		field := fmt.Sprintf("mounts[%d].host", i)
 		ro := m.Mode != profiles.AccessRW
 		if strings.HasPrefix(m.Host, profiles.StateVar) {
@@ -153,14 +160,14 @@ func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths
 				return nil, 0, 0, fmt.Errorf("launcher: state dir: %w", err)
 			}
 			isState[len(fromProfile)] = true
-			fromProfile = append(fromProfile, grant{Mount: sandbox.Mount{Source: real, Destination: m.Path, ReadOnly: ro}, what: "the server's state directory " + real})
+			fromProfile = append(fromProfile, grant.Grant{Mount: sandbox.Mount{Source: real, Destination: m.Path, ReadOnly: ro}, What: "the server's state directory " + real})
 			continue
 		}
-		g, err := u.explicitGrant(src, m.Path, ro)
+		g, err := u.ExplicitGrant(src, m.Path, ro)
 		if err != nil {
 			return nil, 0, 0, &UsageError{Flag: "profile", Err: prof.Errorf(field, "%v", err)}
 		}
-		fromProfile = append(fromProfile, grant{Mount: g, what: fmt.Sprintf("profile %s %s (%s)", prof.Name, field, m.Host)})
+		fromProfile = append(fromProfile, grant.Grant{Mount: g, What: fmt.Sprintf("profile %s %s (%s)", prof.Name, field, m.Host)})
 	}
 
 	// The command's own files (a script's package tree) are no path
@@ -169,13 +176,13 @@ func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths
 	for _, g := range append(slices.Clone(explicit), fromProfile...) {
 		shown = append(shown, g.Mount)
 	}
-	pathMounts, err := pathArgMounts(cmd.args[1:], string(prof.PathArgs), u, shown)
+	pathMounts, err := u.PathArgMounts(cmd.args[1:], string(prof.PathArgs), shown)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, grantUsage(err)
 	}
 	grants := explicit
 	for _, m := range pathMounts {
-		grants = append(grants, grant{Mount: m, what: "path argument " + m.Destination})
+		grants = append(grants, grant.Grant{Mount: m, What: "path argument " + m.Destination})
 	}
 	for i, g := range fromProfile {
 		if !isState[i] {
@@ -184,10 +191,10 @@ func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths
 	}
 	users := slices.Clone(grants)
 	for _, m := range cmd.mounts {
-		users = append(users, grant{Mount: m, what: "the server's own files " + m.Source})
+		users = append(users, grant.Grant{Mount: m, What: "the server's own files " + m.Source})
 	}
-	if uid, gid, err = sessionUser(users, opts.Logger); err != nil {
-		return nil, 0, 0, err
+	if uid, gid, err = grant.SessionUser(users, opts.Logger); err != nil {
+		return nil, 0, 0, grantUsage(err)
 	}
 	for i, g := range fromProfile {
 		if isState[i] {
@@ -204,6 +211,16 @@ func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u userPaths
 		mounts = append(mounts, g.Mount)
 	}
 	return mounts, uid, gid, nil
+}
+
+// grantUsage reports a grant refused for what the user asked
+// (*grant.Error) as bad input, before anything starts.
+func grantUsage(err error) error {
+	var refusal *grant.Error
+	if errors.As(err, &refusal) {
+		return &UsageError{Err: err}
+	}
+	return err
 }
 
 // checkProfile checks what the profiles package leaves to its users: the
@@ -381,7 +398,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		gid:     sandbox.DefaultGID,
 		batch:   true,
 	}
-	runtime, err := u.runtimeMounts(plan.ReadOnly, opts.Logger)
+	runtime, err := u.RuntimeMounts(plan.ReadOnly, opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -395,7 +412,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	j.env = append(j.env, trust...)
 	j.mounts = append(j.mounts, trustMounts...)
 	// Bound from where their symlinks lead, as every bind is (see
-	// pinMounts).
+	// grant.PinMounts).
 	for i, m := range j.mounts {
 		real, err := filepath.EvalSymlinks(m.Source)
 		if err != nil {
@@ -498,7 +515,7 @@ func registryGrants(ctx context.Context, allow []string, log *slog.Logger) (entr
 }
 
 // packageCommand is the command that runs an installed package.
-func packageCommand(e *packages.Entry, spec *packages.Spec, u userPaths, log *slog.Logger) (*command, error) {
+func packageCommand(e *packages.Entry, spec *packages.Spec, u grant.User, log *slog.Logger) (*command, error) {
 	if len(e.Exec) == 0 {
 		return nil, &UsageError{Err: fmt.Errorf("%s %s has no program to run: name one with npx -p %s BIN", e.Meta.Name, e.Meta.Version, e.Meta.Name)}
 	}
@@ -511,7 +528,7 @@ func packageCommand(e *packages.Entry, spec *packages.Spec, u userPaths, log *sl
 		exe:  exe,
 		name: serverName([]string{e.Exec[0]}, filepath.Join(e.Dir, "node_modules", e.Meta.Name, "x")),
 	}
-	c.mounts, err = u.runtimeMounts(e.ReadOnly, log)
+	c.mounts, err = u.RuntimeMounts(e.ReadOnly, log)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: runtime for %s: %w", e.Meta.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
@@ -46,7 +47,7 @@ func (s *session) prepare(ctx context.Context, rt runtime.Runtime, runtimeMounts
 	// runtime were resolved when they were checked, mcpbox's own files
 	// here), held open until runc has mounted it: run compares the two.
 	mounts = dedupeMounts(mounts)
-	if s.pins, err = pinMounts(mounts); err != nil {
+	if s.pins, err = grant.PinMounts(mounts); err != nil {
 		return err
 	}
 	cmdArgs := s.job.cmd.args

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
 
@@ -121,7 +122,7 @@ func hostRuntimeMounts(opts Options, j *job) ([]sandbox.Mount, error) {
 	if j.image != "" {
 		return nil, nil
 	}
-	m, err := sandbox.HostRuntime(j.cmd.exe, currentUser(opts.Dirs).sandboxPaths())
+	m, err := sandbox.HostRuntime(j.cmd.exe, currentUser(opts.Dirs).SandboxPaths())
 	if err != nil {
 		return nil, fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
 	}
@@ -227,8 +228,8 @@ type session struct {
 	ociSpec *specs.Spec // what prepare built for the runtime
 
 	// pins hold the host objects behind the binds mcpbox checked, to
-	// compare with what the runtime mounted (see pin_linux.go).
-	pins []pin
+	// compare with what the runtime mounted (see launcher/grant/pin_linux.go).
+	pins grant.Pins
 }
 
 // cleanup deletes the container, the FIFOs, the image view and the
@@ -241,7 +242,7 @@ func (s *session) cleanup() {
 			s.log.Warn("delete container", "id", s.id, "err", err)
 		}
 	}
-	closePins(s.pins)
+	s.pins.Close()
 	if s.stdin != nil {
 		s.stdin.Close()
 		s.stdout.Close()

@@ -62,7 +62,7 @@ func (s *session) run(ctx context.Context, rt runtime.Runtime, phase func(string
 		return err
 	}
 	// The runtime has made the mounts; the server has not run yet.
-	if err := verifyPins(s.container.Pid(), s.pins); err != nil {
+	if err := s.pins.Verify(s.container.Pid()); err != nil {
 		return err
 	}
 	phase("create")

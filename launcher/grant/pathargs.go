@@ -1,4 +1,4 @@
-package launcher
+package grant
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// pathArgMounts turns the path arguments of a command into bind mounts at
+// PathArgMounts turns the path arguments of a command into bind mounts at
 // the same path, read-only or read-write as the profile's pathArgs says.
 // A path argument is an argument (or the value of a --flag=VALUE) that is
 // an absolute path, or starts with ~/, ./ or ../, and exists on the host.
@@ -18,8 +18,9 @@ import (
 // an error that says how to grant it anyway, when what it leads to is
 // outside the user's homes, is a whole home, is or holds credentials or
 // mcpbox's own files, or is a .env file; unless an explicit mount
-// (--mount or the profile's) already shows it at that path.
-func pathArgMounts(args []string, mode string, u userPaths, explicit []sandbox.Mount) ([]sandbox.Mount, error) {
+// (--mount or the profile's) already shows it at that path. Its errors
+// are *Error.
+func (u User) PathArgMounts(args []string, mode string, explicit []sandbox.Mount) ([]sandbox.Mount, error) {
 	if mode == "" || mode == "none" {
 		return nil, nil
 	}
@@ -37,21 +38,21 @@ func pathArgMounts(args []string, mode string, u userPaths, explicit []sandbox.M
 		if !looksLikePath(p) {
 			continue
 		}
-		lexical, real, err := resolvePath(p)
+		lexical, real, err := ResolvePath(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // not on the host: nothing to grant; the server will say so
 		}
 		if err != nil {
-			return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: %w", arg, err)}
+			return nil, &Error{Err: fmt.Errorf("path argument %s is not granted: %w", arg, err)}
 		}
 		if covered(lexical, real, explicit) || seen[lexical] {
 			continue
 		}
 		if why := u.refusal(real); why != "" {
 			if real != lexical {
-				return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: it leads through a symlink to %s, and %s; if the server really needs it, grant the target explicitly with --mount %s:%s:%s", arg, real, why, real, lexical, mode)}
+				return nil, &Error{Err: fmt.Errorf("path argument %s is not granted: it leads through a symlink to %s, and %s; if the server really needs it, grant the target explicitly with --mount %s:%s:%s", arg, real, why, real, lexical, mode)}
 			}
-			return nil, &UsageError{Err: fmt.Errorf("path argument %s is not granted: %s; grant it explicitly with --mount %s:%s if the server really needs it", arg, why, real, mode)}
+			return nil, &Error{Err: fmt.Errorf("path argument %s is not granted: %s; grant it explicitly with --mount %s:%s if the server really needs it", arg, why, real, mode)}
 		}
 		seen[lexical] = true
 		out = append(out, sandbox.Mount{Source: real, Destination: lexical, ReadOnly: mode != "rw"})

@@ -1,4 +1,4 @@
-package launcher
+package grant
 
 import (
 	"errors"
@@ -11,7 +11,17 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-func TestPathArgMounts(t *testing.T) {
+// pathArgHome is a home with directories a server may be given,
+// credentials, .env files and mcpbox's state in it, a directory outside
+// it, and the user whose only home it is.
+type pathArgHome struct {
+	t             *testing.T
+	home, outside string
+	u             User
+}
+
+func newPathArgHome(t *testing.T) *pathArgHome {
+	t.Helper()
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -25,45 +35,60 @@ func TestPathArgMounts(t *testing.T) {
 	outside := filepath.Join(root, "srv")
 	os.MkdirAll(outside, 0o755)
 	t.Setenv("HOME", home)
-	u := testUser(home)
+	u := NewUser(home)
 	u.own = []string{filepath.Join(home, ".local", "state", "mcpbox")}
 	os.MkdirAll(u.own[0], 0o755)
+	return &pathArgHome{t: t, home: home, outside: outside, u: u}
+}
 
-	ok := func(args []string, mode string, explicit []sandbox.Mount, want ...sandbox.Mount) {
-		t.Helper()
-		got, err := pathArgMounts(args, mode, u, explicit)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("pathArgMounts(%q, %s) = %+v, %v; want %+v", args, mode, got, err, want)
+// ok checks that args are granted as want.
+func (h *pathArgHome) ok(args []string, mode string, explicit []sandbox.Mount, want ...sandbox.Mount) {
+	h.t.Helper()
+	got, err := h.u.PathArgMounts(args, mode, explicit)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		h.t.Errorf("PathArgMounts(%q, %s) = %+v, %v; want %+v", args, mode, got, err, want)
+	}
+}
+
+// refusedWith checks that args are refused, saying each of why.
+func (h *pathArgHome) refusedWith(args []string, explicit []sandbox.Mount, why ...string) {
+	h.t.Helper()
+	_, err := h.u.PathArgMounts(args, "rw", explicit)
+	var refusal *Error
+	if !errors.As(err, &refusal) {
+		h.t.Errorf("PathArgMounts(%q) error = %v, want a refusal", args, err)
+		return
+	}
+	for _, w := range why {
+		if !strings.Contains(err.Error(), w) {
+			h.t.Errorf("PathArgMounts(%q) error = %v, want it to mention %q", args, err, w)
 		}
 	}
-	refusedWith := func(args []string, explicit []sandbox.Mount, why ...string) {
-		t.Helper()
-		_, err := pathArgMounts(args, "rw", u, explicit)
-		var usage *UsageError
-		if !errors.As(err, &usage) {
-			t.Errorf("pathArgMounts(%q) error = %v, want a refusal", args, err)
-			return
-		}
-		for _, w := range why {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("pathArgMounts(%q) error = %v, want it to mention %q", args, err, w)
-			}
-		}
+}
+
+// refused checks that args are refused, saying why and how to grant
+// them anyway.
+func (h *pathArgHome) refused(args []string, why string) {
+	h.t.Helper()
+	h.refusedWith(args, nil, why, "--mount")
+}
+
+// link makes a symlink to target at name in the home.
+func (h *pathArgHome) link(target, name string) string {
+	h.t.Helper()
+	p := filepath.Join(h.home, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.Symlink(target, p); err != nil {
+		h.t.Fatal(err)
 	}
-	refused := func(args []string, why string) {
-		t.Helper()
-		refusedWith(args, nil, why, "--mount")
-	}
-	link := func(target, name string) string {
-		t.Helper()
-		p := filepath.Join(home, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.Symlink(target, p); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	notes, sub, docs := filepath.Join(home, "notes"), filepath.Join(home, "proj", "sub"), filepath.Join(home, "docs")
+	return p
+}
+
+func TestPathArgMounts(t *testing.T) {
+	h := newPathArgHome(t)
+	home, outside, u := h.home, h.outside, h.u
+	ok, refused := h.ok, h.refused
+	notes, sub := filepath.Join(home, "notes"), filepath.Join(home, "proj", "sub")
 
 	ok([]string{notes, "--depth=2", "plain", sub}, "rw", nil,
 		sandbox.Mount{Source: notes, Destination: notes}, sandbox.Mount{Source: sub, Destination: sub})
@@ -84,12 +109,19 @@ func TestPathArgMounts(t *testing.T) {
 	refused([]string{filepath.Join(home, "proj", "prod.env")}, ".env file")
 	refused([]string{filepath.Join(home, ".local", "state")}, "holds credentials") // holds mcpbox's own state
 	// A directory that contains a credential directory.
-	if _, err := pathArgMounts([]string{filepath.Join(home, ".config")}, "ro", u, nil); err == nil {
+	if _, err := u.PathArgMounts([]string{filepath.Join(home, ".config")}, "ro", nil); err == nil {
 		t.Errorf("~/.config (holding ~/.config/gcloud) was granted")
 	}
+}
 
-	// Symlinks: checked where they lead, bound from there, at the path
-	// the server was given.
+// TestPathArgMountsSymlinks: a path argument's symlinks are checked where
+// they lead, and it is bound from there, at the path the server was given.
+func TestPathArgMountsSymlinks(t *testing.T) {
+	h := newPathArgHome(t)
+	home, outside := h.home, h.outside
+	refused, refusedWith, ok, link := h.refused, h.refusedWith, h.ok, h.link
+	notes, docs := filepath.Join(home, "notes"), filepath.Join(home, "docs")
+
 	ssh := filepath.Join(home, ".ssh")
 	keys := link(ssh, "notes/keys")
 	refusedWith([]string{keys}, nil, "symlink", ssh, "holds credentials", "--mount "+ssh+":"+keys)

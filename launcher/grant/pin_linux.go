@@ -1,4 +1,4 @@
-package launcher
+package grant
 
 import (
 	"errors"
@@ -32,18 +32,21 @@ type pin struct {
 	st        unix.Stat_t
 }
 
-// pinMounts opens the source of each mount with O_PATH, following no
+// Pins are the pins of a sandbox's binds; Close releases them.
+type Pins []pin
+
+// PinMounts opens the source of each mount with O_PATH, following no
 // symlink: every source is a path that was checked with its symlinks
 // resolved, so a symlink there now means the path changed since.
-func pinMounts(ms []sandbox.Mount) ([]pin, error) {
-	var pins []pin
+func PinMounts(ms []sandbox.Mount) (Pins, error) {
+	var pins Pins
 	for _, m := range ms {
 		fd, err := unix.Openat2(unix.AT_FDCWD, m.Source, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		})
 		if err != nil {
-			closePins(pins)
+			pins.Close()
 			if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
 				return nil, fmt.Errorf("launcher: %s changed after it was checked (a symlink now stands in its path), so the server is not started: run it again", m.Source)
 			}
@@ -52,7 +55,7 @@ func pinMounts(ms []sandbox.Mount) ([]pin, error) {
 		p := pin{src: m.Source, dest: filepath.Clean(m.Destination), fd: fd}
 		if err := unix.Fstat(fd, &p.st); err != nil {
 			unix.Close(fd)
-			closePins(pins)
+			pins.Close()
 			return nil, fmt.Errorf("launcher: stat %s: %w", m.Source, err)
 		}
 		pins = append(pins, p)
@@ -60,16 +63,17 @@ func pinMounts(ms []sandbox.Mount) ([]pin, error) {
 	return pins, nil
 }
 
-func closePins(pins []pin) {
+// Close closes the pins' descriptors.
+func (pins Pins) Close() {
 	for _, p := range pins {
 		unix.Close(p.fd)
 	}
 }
 
-// verifyPins checks that each destination, looked up inside the root of
-// the process pid (the container's init, created but not started), is
-// the object pinned for it.
-func verifyPins(pid uint32, pins []pin) error {
+// Verify checks that each destination, looked up inside the root of the
+// process pid (the container's init, created but not started), is the
+// object pinned for it.
+func (pins Pins) Verify(pid uint32) error {
 	root, err := unix.Open("/proc/"+strconv.FormatUint(uint64(pid), 10)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("launcher: check the sandbox's mounts: %w", err)

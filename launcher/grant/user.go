@@ -1,4 +1,4 @@
-package launcher
+package grant
 
 import (
 	"bufio"
@@ -16,10 +16,11 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// userPaths are the places mcpbox treats as the user's own when it grants
-// host paths to a server: the homes, which are never granted whole (nor
-// anything above them), and the credentials in them.
-type userPaths struct {
+// User is the places mcpbox treats as the user's own when it grants host
+// paths to a server: the homes, which are never granted whole (nor
+// anything above them), and the credentials in them. The zero User has no
+// home: every path is outside it.
+type User struct {
 	// home is what "~" means: $HOME, else the passwd entry's.
 	home string
 	// homes are every home of the user: $HOME, the passwd entry of the
@@ -33,11 +34,13 @@ type userPaths struct {
 	own []string
 }
 
-// currentUser finds the homes of the user running mcpbox. The passwd
+// CurrentUser finds the homes of the user running mcpbox. The passwd
 // entries matter when $HOME is not the user's (a service started with
-// another HOME, sudo keeping the caller's, a home outside /home).
-func currentUser(dirs Dirs) userPaths {
-	u := userPaths{home: os.Getenv("HOME")}
+// another HOME, sudo keeping the caller's, a home outside /home). own are
+// mcpbox's config, state and cache directories ("" for none): never
+// granted without the user naming them.
+func CurrentUser(own ...string) User {
+	u := User{home: os.Getenv("HOME")}
 	var homes []string
 	if u.home != "" {
 		homes = append(homes, u.home)
@@ -59,7 +62,7 @@ func currentUser(dirs Dirs) userPaths {
 	if u.home == "" && len(u.homes) > 0 {
 		u.home = u.homes[0]
 	}
-	for _, d := range []string{dirs.Config, dirs.State, dirs.Cache} {
+	for _, d := range own {
 		if d != "" {
 			u.own = append(u.own, filepath.Clean(d))
 		}
@@ -67,9 +70,21 @@ func currentUser(dirs Dirs) userPaths {
 	return u
 }
 
+// NewUser returns the user whose only home is home, for a caller that
+// knows it (CurrentUser looks the homes up).
+func NewUser(home string) User {
+	var u User
+	u.addHome(home)
+	u.home = home
+	return u
+}
+
+// Home is what "~" means for the user: $HOME, else the passwd entry's.
+func (u User) Home() string { return u.home }
+
 // addHome adds h, and h with its symlinks resolved, to the homes, with
 // the credentials in it.
-func (u *userPaths) addHome(h string) {
+func (u *User) addHome(h string) {
 	if !filepath.IsAbs(h) {
 		return
 	}
@@ -102,22 +117,22 @@ func credentialPaths(home string) []string {
 	return out
 }
 
-// sandboxPaths is what sandbox.HostRuntime must keep out of a program's
+// SandboxPaths is what sandbox.HostRuntime must keep out of a program's
 // own binds. mcpbox's own directories are not in it: the package cache
 // holds the runtimes of npx and uvx packages.
-func (u userPaths) sandboxPaths() sandbox.UserPaths {
+func (u User) SandboxPaths() sandbox.UserPaths {
 	return sandbox.UserPaths{Homes: u.homes, Secrets: u.credentials}
 }
 
 // sensitive are the paths never granted without the user naming them:
 // the credentials and mcpbox's own directories.
-func (u userPaths) sensitive() []string {
+func (u User) sensitive() []string {
 	return append(append([]string(nil), u.credentials...), u.own...)
 }
 
 // refusal says why the host path p (symlink-free) may not be granted
 // unless the user names it explicitly, or "" if it may.
-func (u userPaths) refusal(p string) string {
+func (u User) refusal(p string) string {
 	inside := false
 	for _, h := range u.homes {
 		if p == h {
@@ -130,12 +145,12 @@ func (u userPaths) refusal(p string) string {
 	if !inside {
 		return "it is outside your home directory"
 	}
-	return u.secretFile(p)
+	return u.SecretFile(p)
 }
 
-// secretFile says why p (symlink-free) is never granted as a server's own
+// SecretFile says why p (symlink-free) is never granted as a server's own
 // file (a script, a module it preloads, its package tree), or "".
-func (u userPaths) secretFile(p string) string {
+func (u User) SecretFile(p string) string {
 	if why := overlaps(p, u.sensitive()); why != "" {
 		return why
 	}
@@ -170,7 +185,7 @@ func isDotEnv(p string) bool {
 // directories in it (~/Downloads, ~/Desktop, ~/.local/bin, ...): such a
 // directory holds unrelated files, and a package.json or pyproject.toml
 // in it does not make it a package.
-func (u userPaths) homeLevel(d string) bool {
+func (u User) homeLevel(d string) bool {
 	for _, h := range u.homes {
 		if d == h {
 			return true
@@ -225,7 +240,7 @@ func catchAllDirs(home string) []string {
 	return out
 }
 
-// resolvePath makes p (absolute, "~/…" or relative to the working
+// ResolvePath makes p (absolute, "~/…" or relative to the working
 // directory) absolute and returns it clean (lexical: the path the sandbox
 // shows it at) and with every symlink resolved as the kernel resolves it
 // (real: what is there on the host, the path to check and to bind). A
@@ -234,7 +249,7 @@ func catchAllDirs(home string) []string {
 // granting either would surprise someone. A missing path gives an error
 // that is fs.ErrNotExist; lexical is set whenever p could be made
 // absolute.
-func resolvePath(p string) (lexical, real string, err error) {
+func ResolvePath(p string) (lexical, real string, err error) {
 	raw := p
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		home, err := os.UserHomeDir()
@@ -262,15 +277,15 @@ func resolvePath(p string) (lexical, real string, err error) {
 	return lexical, real, nil
 }
 
-// explicitGrant resolves a path the user (or a profile) named to grant:
+// ExplicitGrant resolves a path the user (or a profile) named to grant:
 // the bind's source is the path with its symlinks resolved. A path named
 // directly is granted as it is, whatever it is; but when a symlink takes
 // it somewhere a path argument could not go (outside the home, to
 // credentials, to a whole home), it is refused: whoever could write that
 // symlink (a server given the directory before, say) must not choose what
 // is granted. The message says how to name the target itself.
-func (u userPaths) explicitGrant(path, dest string, readOnly bool) (sandbox.Mount, error) {
-	lexical, real, err := resolvePath(path)
+func (u User) ExplicitGrant(path, dest string, readOnly bool) (sandbox.Mount, error) {
+	lexical, real, err := ResolvePath(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return sandbox.Mount{}, fmt.Errorf("%s does not exist", path)
@@ -294,7 +309,7 @@ func (u userPaths) explicitGrant(path, dest string, readOnly bool) (sandbox.Moun
 // not be bound whole, or "": it is or holds a home, it is a home-level
 // directory that gathers unrelated files (~/bin, ~/.local), or it holds
 // credentials. A node installed as ~/bin/node has the prefix ~.
-func (u userPaths) runtimeDirRefusal(d string) string {
+func (u User) runtimeDirRefusal(d string) string {
 	if d == "/" {
 		return "it is the root directory"
 	}
@@ -310,12 +325,12 @@ func (u userPaths) runtimeDirRefusal(d string) string {
 	return overlaps(d, u.credentials)
 }
 
-// runtimeMounts binds the runtime directories dirs read-only, each from
+// RuntimeMounts binds the runtime directories dirs read-only, each from
 // where its symlinks lead, except those runtimeDirRefusal refuses: those
 // are left out with a warning (the runtime's own program is still bound
 // file by file, as any command's is), since binding them would show the
 // server files that have nothing to do with it.
-func (u userPaths) runtimeMounts(dirs []string, log *slog.Logger) ([]sandbox.Mount, error) {
+func (u User) RuntimeMounts(dirs []string, log *slog.Logger) ([]sandbox.Mount, error) {
 	var out []sandbox.Mount
 	for _, p := range dirs {
 		real, err := filepath.EvalSymlinks(p)
