@@ -1,12 +1,15 @@
 package launcher
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/profiles"
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
 )
 
 // AuditNone as Options.Audit turns the audit log off.
@@ -74,4 +77,12 @@ func (p sessionPolicy) openAudit(opts Options) (io.WriteCloser, error) {
 		return nil, fmt.Errorf("launcher: audit log %s: %w (choose another file with --audit FILE, or turn it off with --audit=%s)", p.auditPath, err, AuditNone)
 	}
 	return f, nil
+}
+
+// deniedSyscallLine is the audit line for a syscall that
+// --report-violations denied.
+func deniedSyscallLine(ev seccomp.Event) []byte {
+	line, _ := json.Marshal(map[string]any{"time": ev.Time.UTC().Format(time.RFC3339Nano), "dir": "s2c", "kind": "policy",
+		"policy": "seccomp", "finding": ev.Syscall, "severity": "medium", "detail": "denied: " + ev.Detail})
+	return append(line, '\n')
 }
