@@ -401,3 +401,39 @@ func TestPrintAuditFollowAcrossRotation(t *testing.T) {
 		t.Errorf("warnings: %q", warns)
 	}
 }
+
+// TestFormatAuditFields: fields a line's layout does not show (a policy
+// line's method, a request's policy and detail, a direction it does not
+// know) are shown as key=value; values of an unexpected type too.
+func TestFormatAuditFields(t *testing.T) {
+	const ts = `"time":"2026-11-26T12:00:01.123456Z"`
+	clock := time.Date(2026, 11, 26, 12, 0, 1, 123456000, time.UTC).Local().Format("15:04:05.000")
+	body := `{"text":"` + strings.Repeat("é", 300) + `"}`
+	for _, tc := range []struct{ line, want string }{
+		{`{` + ts + `,"dir":"s2c","kind":"policy","method":"tools/list","tool":"add","policy":"scan","finding":"instruction-marker","severity":"high","detail":"x"}`,
+			`! scan add instruction-marker [high]: x method="tools/list"`},
+		{`{` + ts + `,"dir":"c2s","kind":"request","id":5,"method":"ping","blocked":true,"policy":"read","detail":"a \"member\"\u0007"}`,
+			`→ request  #5 ping BLOCKED detail="a \\"member\\"\\u0007" policy="read"`},
+		{`{` + ts + `,"dir":"s2c","kind":"policy","id":7,"args_bytes":13,"args_sha256":"abc","duration_ms":1.5,"error_code":-1,"policy":"seccomp","finding":"mount","severity":"medium","detail":"denied: x","blocked":false}`,
+			`! seccomp mount [medium]: denied: x args_bytes=13 args_sha256="abc" duration_ms=1.5 error_code=-1 id=7`},
+		{`{` + ts + `,"dir":"up","kind":"request","id":"a"}`, `? request  #"a" dir="up"`},
+		{`{` + ts + `,"dir":"","kind":""}`, `? ?        dir=""`},
+		{`{` + ts + `}`, `? ?       `},
+		{`{` + ts + `,"dir":7,"kind":"policy","policy":"pin"}`, `! pin dir=7`},
+		{`{` + ts + `,"dir":"up","kind":"policy","policy":"pin"}`, `! pin`},
+		{`{` + ts + `,"dir":"c2s","kind":5,"tool":5,"method":["m"],"blocked":"yes","redacted":{}}`,
+			`→ ?        blocked="yes" kind=5 method=["m"] redacted={} tool=5`},
+		{`{` + ts + `,"dir":"c2s","kind":"request","redacted":null,"redacted2":{"a":1}}`, `→ request  redacted=null redacted2={"a":1}`},
+		{`{` + ts + `,"dir":"c2s","kind":"request","args_bytes":0,"args_sha256":""}`, `→ request  args=0B sha256:`},
+		{`{` + ts + `,"dir":"c2s","kind":"request","tool":null,"id":null,"args_bytes":null,"duration_ms":null,"blocked":null}`, `→ request  #null args=0B 0.0ms`},
+		{`{` + ts + `,"dir":"s2c","kind":"response","args_bytes":2048,"duration_ms":12345,"error_code":"E"}`, `← response args=2.0KiB 12.35s code="E"`},
+		{`{` + ts + `,"dir":"s2c","kind":"response","body":` + body + `}`,
+			`← response body={"text":"` + strings.Repeat("é", 251) + `…(` + fmt.Sprint(len(body)) + `B)`},
+	} {
+		var b bytes.Buffer
+		launcher.FormatAudit(&b, record(t, tc.line), false)
+		if want := clock + " server-everything " + tc.want + "\n"; b.String() != want {
+			t.Errorf("FormatAudit(%s)\n got %q\nwant %q", tc.line, b.String(), want)
+		}
+	}
+}
