@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpbox/mcpbox/launcher/audit"
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/profiles"
 	"github.com/mcpbox/mcpbox/sandbox/seccomp"
@@ -72,7 +73,7 @@ func (p sessionPolicy) openAudit(opts Options) (io.WriteCloser, error) {
 	if p.auditPath == "" {
 		return nil, nil
 	}
-	f, err := OpenAuditFile(p.auditPath, DefaultAuditMaxSize, DefaultAuditKeep)
+	f, err := audit.Open(p.auditPath, audit.DefaultMaxSize, audit.DefaultKeep)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: audit log %s: %w (choose another file with --audit FILE, or turn it off with --audit=%s)", p.auditPath, err, AuditNone)
 	}
