@@ -1,11 +1,9 @@
 package launcher
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/mcpbox/mcpbox/launcher/audit"
 	"github.com/mcpbox/mcpbox/launcher/broker"
@@ -83,7 +81,6 @@ func (p sessionPolicy) openAudit(opts Options) (io.WriteCloser, error) {
 // deniedSyscallLine is the audit line for a syscall that
 // --report-violations denied.
 func deniedSyscallLine(ev seccomp.Event) []byte {
-	line, _ := json.Marshal(map[string]any{"time": ev.Time.UTC().Format(time.RFC3339Nano), "dir": "s2c", "kind": "policy",
-		"policy": "seccomp", "finding": ev.Syscall, "severity": "medium", "detail": "denied: " + ev.Detail})
-	return append(line, '\n')
+	return audit.AppendEntry(nil, &audit.Entry{Time: ev.Time, Dir: audit.ServerToClient, Kind: audit.KindPolicy,
+		Policy: "seccomp", Finding: ev.Syscall, Severity: "medium", Detail: "denied: " + ev.Detail})
 }

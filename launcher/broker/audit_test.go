@@ -6,7 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 // TestAuditBytes pins the exact bytes of the audit lines a session writes,
@@ -71,32 +72,6 @@ func TestAuditBodyBytes(t *testing.T) {
 	}
 }
 
-// TestAppendAudit pins the time and duration formats and the fields a
-// session rarely reaches: ids and error codes too long or not JSON are
-// left out, redaction counts are sorted by kind.
-func TestAppendAudit(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 1, 123456789, time.FixedZone("CET", 3600))
-	for _, tc := range []struct {
-		e    auditEntry
-		want string
-	}{
-		{auditEntry{dir: "s2c", kind: kindResponse, id: []byte(`"a"`), method: "tools/call", tool: "t", duration: 1234567 * time.Nanosecond, hasDur: true},
-			`{"time":"2026-11-26T11:00:01.123456789Z","dir":"s2c","kind":"response","id":"a","method":"tools/call","tool":"t","duration_ms":1.234}`},
-		{auditEntry{dir: "s2c", kind: kindError, id: []byte(`7`), errCode: []byte(`"x"`), hasDur: true},
-			`{"time":"2026-11-26T11:00:01.123456789Z","dir":"s2c","kind":"error","id":7,"duration_ms":0}`},
-		{auditEntry{dir: "s2c", kind: kindError, id: []byte(strings.Repeat("1", 257)), errCode: []byte(strings.Repeat("1", 33)), duration: 3 * time.Second, hasDur: true},
-			`{"time":"2026-11-26T11:00:01.123456789Z","dir":"s2c","kind":"error","duration_ms":3000}`},
-		{auditEntry{dir: "c2s", kind: kindRequest, id: []byte(`{`), method: "x\xffy", args: nil, hasArgs: true},
-			`{"time":"2026-11-26T11:00:01.123456789Z","dir":"c2s","kind":"request","method":"x\ufffdy","args_bytes":0,"args_sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}`},
-		{auditEntry{dir: "s2c", kind: kindPolicy, redacted: map[string]int{"b": 2, "a": 1, "\x7f": 3}, policy: "p", finding: "f", severity: "s", detail: "d\n", blocked: true, body: []byte(`{"x":1}`)},
-			`{"time":"2026-11-26T11:00:01.123456789Z","dir":"s2c","kind":"policy","blocked":true,"redacted":{"a":1,"b":2,"\u007f":3},"policy":"p","finding":"f","severity":"s","detail":"d\u000a","body":{"x":1}}`},
-	} {
-		if got := string(appendAudit(nil, now, &tc.e)); got != tc.want+"\n" {
-			t.Errorf("got  %s\nwant %s", got, tc.want)
-		}
-	}
-}
-
 // BenchmarkAuditLine is the cost of formatting and writing one audit line
 // for a tools/call request with arguments.
 func BenchmarkAuditLine(b *testing.B) {
@@ -105,7 +80,7 @@ func BenchmarkAuditLine(b *testing.B) {
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		e := auditEntry{dir: "c2s", kind: kindRequest, id: []byte(`"c-3"`), method: "tools/call", tool: "search_files", args: args, hasArgs: true}
+		e := audit.Entry{Dir: audit.ClientToServer, Kind: kindRequest.String(), ID: []byte(`"c-3"`), Method: "tools/call", Tool: "search_files", Args: args}
 		buf = a.write(buf, &e)
 	}
 }
