@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,9 +29,10 @@ const maxID = 256
 // seccomp agent's policy lines and Read share. It holds metadata only; a
 // message's body only with --audit-bodies.
 //
-// Writers fill an Entry and encode it with AppendEntry. Read decodes a
-// line's fields into one; a field it does not know, or whose value is not
-// of the field's type, is left to Record.Fields.
+// Writers fill an Entry and encode it with AppendEntry (encoding/json calls
+// it too). Read decodes a line's fields into one by their json names; a
+// field it does not know, or whose value is not of the Go field's type, is
+// only in the line as written (Record.Raw, Record.Fields).
 type Entry struct {
 	Time   time.Time       `json:"time"`
 	Dir    string          `json:"dir"`  // ClientToServer or ServerToClient: the way the message travelled
@@ -129,8 +131,8 @@ func (e *Entry) SetDuration(d time.Duration) {
 	e.DurationMS, e.HasDuration = float64(d.Microseconds())/1000, true
 }
 
-// MarshalJSON encodes e as AppendEntry does, so that encoding/json
-// writes the same line.
+// MarshalJSON encodes e as AppendEntry does, without the newline, so that
+// encoding/json writes the same line.
 func (e Entry) MarshalJSON() ([]byte, error) {
 	b := AppendEntry(nil, &e)
 	return b[:len(b)-1], nil
@@ -203,4 +205,175 @@ func appendQuoted(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// field is one of Entry's fields, as a bit of a set of them.
+type field uint32
+
+const (
+	fieldDir field = 1 << iota
+	fieldKind
+	fieldID
+	fieldMethod
+	fieldTool
+	fieldArgsBytes
+	fieldArgsSHA256
+	fieldDuration
+	fieldErrorCode
+	fieldBlocked
+	fieldRedacted
+	fieldPolicy
+	fieldFinding
+	fieldSeverity
+	fieldDetail
+	fieldBody
+)
+
+// fieldOf returns the field of Entry a line's key names (its json tag), or
+// 0 for a key Entry does not hold.
+func fieldOf(key string) field {
+	switch key {
+	case "dir":
+		return fieldDir
+	case "kind":
+		return fieldKind
+	case "id":
+		return fieldID
+	case "method":
+		return fieldMethod
+	case "tool":
+		return fieldTool
+	case "args_bytes":
+		return fieldArgsBytes
+	case "args_sha256":
+		return fieldArgsSHA256
+	case "duration_ms":
+		return fieldDuration
+	case "error_code":
+		return fieldErrorCode
+	case "blocked":
+		return fieldBlocked
+	case "redacted":
+		return fieldRedacted
+	case "policy":
+		return fieldPolicy
+	case "finding":
+		return fieldFinding
+	case "severity":
+		return fieldSeverity
+	case "detail":
+		return fieldDetail
+	case "body":
+		return fieldBody
+	}
+	return 0
+}
+
+// decode fills e from a line's fields, each one into its Entry field when
+// its value is of the Go field's type (anything, for the raw ones; null
+// too, as encoding/json reads it). It returns the set of those it took, and
+// whether the line has others besides its time. The time is the caller's
+// to read: a line without one is no record.
+func (e *Entry) decode(fields map[string]json.RawMessage) (known field, others bool) {
+	for key, raw := range fields {
+		if f := fieldOf(key); f != 0 && e.decodeField(f, raw) {
+			known |= f
+		} else if key != "time" {
+			others = true
+		}
+	}
+	e.HasDuration = known&fieldDuration != 0
+	return known, others
+}
+
+// decodeField decodes raw, a valid JSON value, into the field f of e, and
+// reports whether raw was of its type. Plain strings and numbers, most of
+// a log, are read without encoding/json's reflection.
+func (e *Entry) decodeField(f field, raw json.RawMessage) bool {
+	switch f {
+	case fieldID:
+		e.ID = raw
+	case fieldErrorCode:
+		e.ErrorCode = raw
+	case fieldBody:
+		e.Body = raw
+	case fieldArgsBytes:
+		return decodeNumber(raw, &e.ArgsBytes, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+	case fieldDuration:
+		return decodeNumber(raw, &e.DurationMS, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	case fieldBlocked:
+		switch string(raw) {
+		case "true":
+			e.Blocked = true
+		case "false", "null":
+		default:
+			return false
+		}
+	case fieldRedacted:
+		if err := json.Unmarshal(raw, &e.Redacted); err != nil {
+			e.Redacted = nil // it may have been filled halfway
+			return false
+		}
+	default:
+		return decodeString(raw, e.stringField(f))
+	}
+	return true
+}
+
+// stringField returns the string field f of e.
+func (e *Entry) stringField(f field) *string {
+	switch f {
+	case fieldDir:
+		return &e.Dir
+	case fieldKind:
+		return &e.Kind
+	case fieldMethod:
+		return &e.Method
+	case fieldTool:
+		return &e.Tool
+	case fieldArgsSHA256:
+		return &e.ArgsSHA256
+	case fieldPolicy:
+		return &e.Policy
+	case fieldFinding:
+		return &e.Finding
+	case fieldSeverity:
+		return &e.Severity
+	case fieldDetail:
+		return &e.Detail
+	}
+	panic("audit: not a string field")
+}
+
+// decodeString decodes the JSON value raw into *s if it is a string (or
+// null, which leaves "", as encoding/json does).
+func decodeString(raw []byte, s *string) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	if body := raw[1 : len(raw)-1]; !bytes.ContainsRune(body, '\\') && utf8.Valid(body) {
+		*s = string(body)
+		return true
+	}
+	return json.Unmarshal(raw, s) == nil
+}
+
+// decodeNumber decodes the JSON value raw into *n with parse if it is a
+// number parse takes (or null, which leaves 0, as encoding/json does).
+func decodeNumber[T int64 | float64](raw []byte, n *T, parse func(string) (T, error)) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return false
+	}
+	v, err := parse(string(raw))
+	if err != nil {
+		return false
+	}
+	*n = v
+	return true
 }

@@ -1,7 +1,12 @@
 package audit_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +68,42 @@ func TestAppendEntryValid(t *testing.T) {
 	}
 	if _, ok := back["id"]; ok {
 		t.Errorf("an id that is not valid JSON was written: %s", line)
+	}
+}
+
+// TestEntryReadBack: what AppendEntry writes, Read decodes into the same
+// Entry (the json tags name the fields AppendEntry writes), and a record
+// encodes as the line it was read from.
+func TestEntryReadBack(t *testing.T) {
+	e := audit.Entry{Time: time.Date(2026, 11, 26, 12, 0, 1, 5000, time.UTC), Dir: audit.ServerToClient, Kind: "error",
+		ID: []byte(`"a"`), Method: "tools/call", Tool: "t", Args: []byte(`{"x":1}`), ErrorCode: []byte(`-32602`),
+		Blocked: true, Redacted: map[string]int{"TOKEN": 2}, Policy: "p", Finding: "f", Severity: "high", Detail: "d", Body: []byte(`{"b":[1]}`)}
+	e.SetDuration(1500 * time.Microsecond)
+	line := audit.AppendEntry(nil, &e)
+	r, err := audit.ParseRecord("s", line[:len(line)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(e.Args)
+	want := e
+	want.Args, want.ArgsBytes, want.ArgsSHA256 = nil, 7, hex.EncodeToString(sum[:])
+	if !reflect.DeepEqual(r.Entry, want) {
+		t.Errorf("read back\n%+v\nwant\n%+v", r.Entry, want)
+	}
+	if again := audit.AppendEntry(nil, &r.Entry); string(again) != string(line) {
+		t.Errorf("read back and written again:\n%s\nwant\n%s", again, line)
+	}
+	var tags []string
+	for f := range reflect.TypeFor[audit.Entry]().Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "-" {
+			tags = append(tags, name)
+		}
+	}
+	if written := slices.Sorted(maps.Keys(r.Fields())); !slices.Equal(written, slices.Sorted(slices.Values(tags))) {
+		t.Errorf("AppendEntry writes the fields %q; Entry's json tags are %q", written, tags)
+	}
+	r, err = audit.ParseRecord("s", []byte(`{"time":"2026-11-26T12:00:01Z","tool":"t","extra":1}`))
+	if b, merr := json.Marshal(r); err != nil || merr != nil || string(b) != string(r.Raw) || r.Tool != "t" {
+		t.Errorf("json.Marshal(record) = %s, %v, %v; want the line as written", b, err, merr)
 	}
 }

@@ -1,9 +1,11 @@
-// Package audit owns mcpbox's audit log files: the size-rotated writer that
-// several processes share (File), and reading the logs back: selecting
-// records (Query, Read), following them across rotation and printing them as
-// readable, terminal-safe lines (Print, Format). It takes plain directories
-// and paths; it sits below the launcher and must not import it, nor the CLI
-// library: callers map its typed errors (ServerError) to exit codes.
+// Package audit owns mcpbox's audit log files: the line every writer emits
+// (Entry, encoded by AppendEntry: the broker's lines and the seccomp
+// agent's), the size-rotated file that several processes share (File), and
+// reading the logs back: selecting records (Query, Read), following them
+// across rotation and printing them as readable, terminal-safe lines
+// (Print, Format). It takes plain directories and paths; it sits below the
+// launcher and must not import it, nor the CLI library: callers map its
+// typed errors (ServerError) to exit codes.
 //
 // Audit logs are JSON lines in <State>/audit/<server>.jsonl, rotated to
 // <server>.jsonl.1 (newest) … <server>.jsonl.N. Several mcpbox processes

@@ -36,172 +36,178 @@ const maxBodyShown = 512
 // Fprint writes r to w as one readable line. Everything taken from the log
 // is escaped: servers write it.
 func (f Format) Fprint(w io.Writer, r Record) error {
-	var b strings.Builder
-	paint := func(color, s string) {
-		if f.Color && color != "" {
-			b.WriteString(color + s + ansiReset)
-		} else {
-			b.WriteString(s)
-		}
-	}
-	used := map[string]bool{"time": true}
-	str := func(key string) (string, bool) {
-		var s string
-		raw, ok := r.Fields[key]
-		if !ok || json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		used[key] = true
-		return s, true
-	}
-	num := func(key string) (float64, bool) {
-		var n float64
-		raw, ok := r.Fields[key]
-		if !ok || json.Unmarshal(raw, &n) != nil {
-			return 0, false
-		}
-		used[key] = true
-		return n, true
-	}
-	raw := func(key string) (string, bool) {
-		v, ok := r.Fields[key]
-		if !ok {
-			return "", false
-		}
-		used[key] = true
-		return compactJSON(v), true
-	}
-	word := func(s string) {
-		if s != "" {
-			b.WriteByte(' ')
-			b.WriteString(Escape(s))
-		}
-	}
-
+	l := &line{color: f.Color, r: &r}
 	layout := "15:04:05.000"
 	if f.Date {
 		layout = "2006-01-02 15:04:05.000"
 	}
-	paint(ansiDim, r.Time.Local().Format(layout))
-	b.WriteByte(' ')
-	paint(ansiCyan, Escape(r.Server))
-	b.WriteByte(' ')
-
-	dir, _ := str("dir")
-	kind, _ := str("kind")
-	tool, _ := str("tool")
-	if kind == "policy" {
-		policy, _ := str("policy")
-		finding, _ := str("finding")
-		severity, _ := str("severity")
-		detail, _ := str("detail")
-		var line strings.Builder
-		line.WriteString("! " + Escape(policy))
-		for _, s := range []string{tool, finding} {
-			if s != "" {
-				line.WriteString(" " + Escape(s))
-			}
-		}
-		if severity != "" {
-			line.WriteString(" [" + Escape(severity) + "]")
-		}
-		if detail != "" {
-			line.WriteString(": " + Escape(detail))
-		}
-		color := ansiYellow
-		if severity == "high" || severity == "critical" {
-			color = ansiRed + ansiBold
-		}
-		paint(color, line.String())
+	l.paint(ansiDim, r.Time.Local().Format(layout))
+	l.b.WriteByte(' ')
+	l.paint(ansiCyan, Escape(r.Server))
+	l.b.WriteByte(' ')
+	l.take(fieldDir | fieldKind | fieldTool)
+	if r.Kind == KindPolicy {
+		l.policy()
 	} else {
-		switch dir {
-		case "c2s":
-			b.WriteString("→")
-		case "s2c":
-			b.WriteString("←")
-		default:
-			b.WriteString("?")
-			delete(used, "dir") // shown with the extra fields
-		}
-		if kind == "" {
-			kind = "?"
-		}
-		b.WriteByte(' ')
-		if kind == "error" {
-			paint(ansiRed, fmt.Sprintf("%-8s", Escape(kind)))
-		} else {
-			b.WriteString(fmt.Sprintf("%-8s", Escape(kind)))
-		}
-		if id, ok := raw("id"); ok {
-			b.WriteString(" #" + Escape(id))
-		}
-		method, _ := str("method")
-		word(method)
-		word(tool)
-		if n, ok := num("args_bytes"); ok {
-			b.WriteString(" args=" + formatBytes(n))
-		}
-		if sum, ok := str("args_sha256"); ok {
-			if len(sum) > 8 {
-				sum = sum[:8]
-			}
-			b.WriteString(" sha256:" + Escape(sum))
-		}
-		if ms, ok := num("duration_ms"); ok {
-			b.WriteString(" " + formatMillis(ms))
-		}
-		if code, ok := raw("error_code"); ok {
-			b.WriteString(" ")
-			paint(ansiRed, "code="+Escape(code))
+		l.message()
+	}
+	l.marks()
+	l.rest()
+	l.b.WriteByte('\n')
+	_, err := io.WriteString(w, l.b.String())
+	return err
+}
+
+// line is a readable line being built from a record.
+type line struct {
+	b     strings.Builder
+	color bool
+	r     *Record
+	shown field // fields shown; the rest are appended as key=value
+}
+
+func (l *line) paint(color, s string) {
+	if l.color && color != "" {
+		l.b.WriteString(color + s + ansiReset)
+	} else {
+		l.b.WriteString(s)
+	}
+}
+
+// take marks the fields f as shown, those the record has with a value of
+// their type (decoded into its Entry), and reports whether it has any.
+func (l *line) take(f field) bool {
+	l.shown |= f & l.r.known
+	return l.r.known&f != 0
+}
+
+func (l *line) word(s string) {
+	if s != "" {
+		l.b.WriteByte(' ')
+		l.b.WriteString(Escape(s))
+	}
+}
+
+// policy writes what a policy line says: which policy, about what, how bad.
+func (l *line) policy() {
+	r := l.r
+	l.take(fieldPolicy | fieldFinding | fieldSeverity | fieldDetail)
+	var s strings.Builder
+	s.WriteString("! " + Escape(r.Policy))
+	for _, v := range []string{r.Tool, r.Finding} {
+		if v != "" {
+			s.WriteString(" " + Escape(v))
 		}
 	}
-	if v, ok := r.Fields["blocked"]; ok {
-		var blocked bool
-		if json.Unmarshal(v, &blocked) == nil {
-			used["blocked"] = true
-			if blocked {
-				b.WriteString(" ")
-				paint(ansiRed+ansiBold, "BLOCKED")
-			}
+	if r.Severity != "" {
+		s.WriteString(" [" + Escape(r.Severity) + "]")
+	}
+	if r.Detail != "" {
+		s.WriteString(": " + Escape(r.Detail))
+	}
+	color := ansiYellow
+	if r.Severity == "high" || r.Severity == "critical" {
+		color = ansiRed + ansiBold
+	}
+	l.paint(color, s.String())
+}
+
+// message writes what a message's line says: its direction, kind, id,
+// method and tool, the size of its arguments, how long it took and its
+// error code.
+func (l *line) message() {
+	r := l.r
+	switch r.Dir {
+	case ClientToServer:
+		l.b.WriteString("→")
+	case ServerToClient:
+		l.b.WriteString("←")
+	default:
+		l.b.WriteString("?")
+		l.shown &^= fieldDir // shown with the other fields
+	}
+	kind := r.Kind
+	if kind == "" {
+		kind = "?"
+	}
+	l.b.WriteByte(' ')
+	if kind == "error" {
+		l.paint(ansiRed, fmt.Sprintf("%-8s", Escape(kind)))
+	} else {
+		l.b.WriteString(fmt.Sprintf("%-8s", Escape(kind)))
+	}
+	if l.take(fieldID) {
+		l.b.WriteString(" #" + Escape(compactJSON(r.ID)))
+	}
+	l.take(fieldMethod)
+	l.word(r.Method)
+	l.word(r.Tool)
+	if l.take(fieldArgsBytes) {
+		l.b.WriteString(" args=" + formatBytes(float64(r.ArgsBytes)))
+	}
+	if l.take(fieldArgsSHA256) {
+		sum := r.ArgsSHA256
+		if len(sum) > 8 {
+			sum = sum[:8]
+		}
+		l.b.WriteString(" sha256:" + Escape(sum))
+	}
+	if l.take(fieldDuration) {
+		l.b.WriteString(" " + formatMillis(r.DurationMS))
+	}
+	if l.take(fieldErrorCode) {
+		l.b.WriteString(" ")
+		l.paint(ansiRed, "code="+Escape(compactJSON(r.ErrorCode)))
+	}
+}
+
+// marks writes what any line may carry: that mcpbox blocked the message,
+// and the secrets it redacted from it.
+func (l *line) marks() {
+	r := l.r
+	if l.take(fieldBlocked) && r.Blocked {
+		l.b.WriteString(" ")
+		l.paint(ansiRed+ansiBold, "BLOCKED")
+	}
+	if len(r.Redacted) > 0 && l.take(fieldRedacted) {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.Redacted)) {
+			parts = append(parts, Escape(k)+"×"+strconv.Itoa(r.Redacted[k]))
+		}
+		l.b.WriteString(" ")
+		l.paint(ansiYellow, "redacted "+strings.Join(parts, " "))
+	}
+}
+
+// rest writes the fields not shown yet as key=value, as written, sorted,
+// the body last (it is the longest) and cut short.
+func (l *line) rest() {
+	if !l.r.others && l.r.known&^l.shown == 0 {
+		return // all shown: no need to decode the line again
+	}
+	fields := l.r.Fields()
+	var keys []string
+	for k := range fields {
+		if k != "time" && l.shown&fieldOf(k) == 0 && k != "body" {
+			keys = append(keys, k)
 		}
 	}
-	if v, ok := r.Fields["redacted"]; ok {
-		var counts map[string]json.Number
-		if json.Unmarshal(v, &counts) == nil && len(counts) > 0 {
-			used["redacted"] = true
-			var parts []string
-			for _, k := range slices.Sorted(maps.Keys(counts)) {
-				parts = append(parts, Escape(k)+"×"+Escape(counts[k].String()))
-			}
-			b.WriteString(" ")
-			paint(ansiYellow, "redacted "+strings.Join(parts, " "))
-		}
+	sort.Strings(keys)
+	if _, ok := fields["body"]; ok {
+		keys = append(keys, "body")
 	}
-	var extra []string
-	for k := range r.Fields {
-		if !used[k] && k != "body" {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(extra)
-	if _, ok := r.Fields["body"]; ok {
-		extra = append(extra, "body") // last: it is the longest
-	}
-	for _, k := range extra {
-		v := compactJSON(r.Fields[k])
+	for _, k := range keys {
+		v := compactJSON(fields[k])
 		if k == "body" && len(v) > maxBodyShown {
 			cut := maxBodyShown
 			for cut > 0 && !utf8.RuneStart(v[cut]) {
 				cut--
 			}
-			v = fmt.Sprintf("%s…(%dB)", v[:cut], len(r.Fields[k]))
+			v = fmt.Sprintf("%s…(%dB)", v[:cut], len(fields[k]))
 		}
-		b.WriteString(" " + Escape(k) + "=")
-		paint(ansiDim, Escape(v))
+		l.b.WriteString(" " + Escape(k) + "=")
+		l.paint(ansiDim, Escape(v))
 	}
-	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 func compactJSON(v json.RawMessage) string {

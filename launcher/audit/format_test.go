@@ -11,15 +11,13 @@ import (
 	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
+// record is what Read makes of line, in server-everything's log.
 func record(t *testing.T, line string) audit.Record {
 	t.Helper()
-	r := audit.Record{Server: "server-everything", Raw: []byte(line)}
-	if err := json.Unmarshal([]byte(line), &r.Fields); err != nil {
+	r, err := audit.ParseRecord("server-everything", []byte(line))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var ts string
-	json.Unmarshal(r.Fields["time"], &ts)
-	r.Time, _ = time.Parse(time.RFC3339Nano, ts)
 	return r
 }
 
@@ -114,6 +112,7 @@ func TestFormatFields(t *testing.T) {
 		{`{` + ts + `,"dir":"","kind":""}`, `? ?        dir=""`},
 		{`{` + ts + `}`, `? ?       `},
 		{`{` + ts + `,"dir":7,"kind":"policy","policy":"pin"}`, `! pin dir=7`},
+		{`{` + ts + `,"dir":"s2c","kind":"policy","policy":"pin","finding":5,"severity":"low"}`, `! pin [low] finding=5`},
 		{`{` + ts + `,"dir":"up","kind":"policy","policy":"pin"}`, `! pin`},
 		{`{` + ts + `,"dir":"c2s","kind":5,"tool":5,"method":["m"],"blocked":"yes","redacted":{}}`,
 			`→ ?        blocked="yes" kind=5 method=["m"] redacted={} tool=5`},
@@ -121,6 +120,8 @@ func TestFormatFields(t *testing.T) {
 		{`{` + ts + `,"dir":"c2s","kind":"request","args_bytes":0,"args_sha256":""}`, `→ request  args=0B sha256:`},
 		{`{` + ts + `,"dir":"c2s","kind":"request","tool":null,"id":null,"args_bytes":null,"duration_ms":null,"blocked":null}`, `→ request  #null args=0B 0.0ms`},
 		{`{` + ts + `,"dir":"s2c","kind":"response","args_bytes":2048,"duration_ms":12345,"error_code":"E"}`, `← response args=2.0KiB 12.35s code="E"`},
+		// Sizes and counts mcpbox writes are integers; others are shown as written.
+		{`{` + ts + `,"dir":"c2s","kind":"request","args_bytes":17.5,"redacted":{"a":1.5}}`, `→ request  args_bytes=17.5 redacted={"a":1.5}`},
 		{`{` + ts + `,"dir":"s2c","kind":"response","body":` + body + `}`,
 			`← response body={"text":"` + strings.Repeat("é", 251) + `…(` + fmt.Sprint(len(body)) + `B)`},
 	} {

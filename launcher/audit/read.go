@@ -19,14 +19,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Record is one line of an audit log.
+// Record is one line of an audit log, as Read returns it.
 type Record struct {
-	Time   time.Time
-	Server string                     // from the file name
-	Fields map[string]json.RawMessage // every field of the line, known or not
-	Raw    []byte                     // the line as written, without its newline
-	File   string                     // the file it was read from
-	Line   int                        // its 1-based line number there
+	// Entry holds the line's fields that it knows, each one whose value is
+	// of the Go field's type (a string for Tool, a number for ArgsBytes).
+	Entry
+	Server string // from the file name
+	Raw    []byte // the line as written, without its newline
+	File   string // the file it was read from
+	Line   int    // its 1-based line number there
+
+	known  field // the fields decoded into Entry
+	others bool  // the line has fields Entry does not hold (or not with that type)
+}
+
+// Fields decodes every field of the line as written, known or not: what a
+// readable line shows of the fields Entry does not hold, and of those its
+// layout leaves out.
+func (r Record) Fields() map[string]json.RawMessage {
+	var fields map[string]json.RawMessage
+	json.Unmarshal(r.Raw, &fields) // Read checked it is an object
+	return fields
+}
+
+// MarshalJSON encodes r as its line as written, unknown fields included.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return slices.Clone(r.Raw), nil
 }
 
 // Query selects audit records. Zero fields match everything.
@@ -41,22 +59,13 @@ func (q Query) match(r Record) bool {
 	if !q.Since.IsZero() && r.Time.Before(q.Since) {
 		return false
 	}
-	if q.Tool != "" && r.str("tool") != q.Tool {
+	if q.Tool != "" && r.Tool != q.Tool {
 		return false
 	}
-	if q.Method != "" && r.str("method") != q.Method {
+	if q.Method != "" && r.Method != q.Method {
 		return false
 	}
 	return true
-}
-
-// str returns a string field, "" if it is missing or not a string.
-func (r Record) str(key string) string {
-	var s string
-	if raw, ok := r.Fields[key]; ok {
-		json.Unmarshal(raw, &s)
-	}
-	return s
 }
 
 // Servers lists the servers with an audit log in dir, sorted. A
@@ -465,7 +474,8 @@ func (t *tail) parse(b []byte, file, server string, line int, add func(Record)) 
 		return
 	}
 	r := Record{Server: server, File: file, Line: line}
-	if err := json.Unmarshal(b, &r.Fields); err != nil || r.Fields == nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
 		if err == nil {
 			err = errors.New("not a JSON object")
 		}
@@ -473,7 +483,7 @@ func (t *tail) parse(b []byte, file, server string, line int, add func(Record)) 
 		return
 	}
 	var ts string
-	if err := json.Unmarshal(r.Fields["time"], &ts); err != nil {
+	if err := json.Unmarshal(fields["time"], &ts); err != nil {
 		t.warn(fmt.Errorf("%s:%d: skipped a line without a \"time\" string", file, line))
 		return
 	}
@@ -483,6 +493,7 @@ func (t *tail) parse(b []byte, file, server string, line int, add func(Record)) 
 		return
 	}
 	r.Time = tm
+	r.known, r.others = r.Entry.decode(fields)
 	r.Raw = slices.Clone(b)
 	add(r)
 }

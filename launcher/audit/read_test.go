@@ -90,7 +90,7 @@ func TestRead(t *testing.T) {
 	if len(warns) != 2 || !strings.HasPrefix(warns[0], cur+":2: ") || !strings.HasPrefix(warns[1], cur+":4: ") {
 		t.Errorf("warnings = %q, want %s:2 and %s:4", warns, cur, cur)
 	}
-	if r := rs[2]; r.File != filepath.Join(dir, "a.jsonl.1") || r.Line != 1 || string(r.Fields["future_field"]) != `{"x":1}` {
+	if r := rs[2]; r.File != filepath.Join(dir, "a.jsonl.1") || r.Line != 1 || string(r.Fields()["future_field"]) != `{"x":1}` {
 		t.Errorf("record 3 = %s:%d %s", r.File, r.Line, r.Raw)
 	}
 	if r := rs[4]; r.File != cur || r.Line != 3 || !bytes.HasSuffix(r.Raw, []byte(`"notifications/initialized"}`)) {
@@ -205,5 +205,19 @@ func TestPrintUnknownServer(t *testing.T) {
 	err = audit.Print(context.Background(), io.Discard, dir, audit.Query{Server: "x"}, audit.Output{Last: -1}, nil)
 	if !errors.As(err, &e) || err.Error() != `no audit log for "x" in `+dir+`; servers with logs: a, b` {
 		t.Errorf("other logs: %v", err)
+	}
+}
+
+// BenchmarkParseRecord is what Read spends on each line.
+func BenchmarkParseRecord(b *testing.B) {
+	lines := [][]byte{
+		[]byte(`{"time":"2026-11-26T12:00:01.123456Z","dir":"c2s","kind":"request","id":7,"method":"tools/call","tool":"search_files","args_bytes":63,"args_sha256":"e7b995efa755c5ff3b84d2188b58cb4ae916a59470eb3761df8a814f11763500"}`),
+		[]byte(`{"time":"2026-11-26T12:00:01.124690Z","dir":"s2c","kind":"response","id":7,"method":"tools/call","tool":"search_files","duration_ms":1.234,"redacted":{"GITHUB_TOKEN":1}}`),
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := audit.ParseRecord("s", lines[i%2]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
