@@ -1,11 +1,9 @@
 package launcher
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/sandbox/seccomp"
@@ -29,9 +27,7 @@ func (s *session) startAgent(audit io.Writer) (*seccomp.Agent, error) {
 		onEvent = func(ev seccomp.Event) {
 			fmt.Fprintf(s.opts.Stderr, "mcpbox: denied syscall %s %s (the profile does not allow it)\n", ev.Syscall, broker.EscapeHidden(ev.Detail))
 			if audit != nil {
-				line, _ := json.Marshal(map[string]any{"time": ev.Time.UTC().Format(time.RFC3339Nano), "dir": "s2c", "kind": "policy",
-					"policy": "seccomp", "finding": ev.Syscall, "severity": "medium", "detail": "denied: " + ev.Detail})
-				audit.Write(append(line, '\n'))
+				audit.Write(deniedSyscallLine(ev))
 			}
 			if prev != nil {
 				prev(ev)

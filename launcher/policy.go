@@ -5,9 +5,11 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mcpbox/mcpbox/launcher/audit"
 	"github.com/mcpbox/mcpbox/launcher/broker"
 	"github.com/mcpbox/mcpbox/launcher/pins"
 	"github.com/mcpbox/mcpbox/profiles"
+	"github.com/mcpbox/mcpbox/sandbox/seccomp"
 )
 
 // AuditNone as Options.Audit turns the audit log off.
@@ -70,9 +72,16 @@ func (p sessionPolicy) openAudit(opts Options) (io.WriteCloser, error) {
 	if p.auditPath == "" {
 		return nil, nil
 	}
-	f, err := OpenAuditFile(p.auditPath, DefaultAuditMaxSize, DefaultAuditKeep)
+	f, err := audit.Open(p.auditPath, audit.DefaultMaxSize, audit.DefaultKeep)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: audit log %s: %w (choose another file with --audit FILE, or turn it off with --audit=%s)", p.auditPath, err, AuditNone)
 	}
 	return f, nil
+}
+
+// deniedSyscallLine is the audit line for a syscall that
+// --report-violations denied.
+func deniedSyscallLine(ev seccomp.Event) []byte {
+	return audit.AppendEntry(nil, &audit.Entry{Time: ev.Time, Dir: audit.ServerToClient, Kind: audit.KindPolicy,
+		Policy: "seccomp", Finding: ev.Syscall, Severity: "medium", Detail: "denied: " + ev.Detail})
 }

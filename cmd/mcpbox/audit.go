@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 func auditCommand() *cli.Command {
@@ -39,7 +40,7 @@ func auditCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return printAudit(c, since, launcher.AuditOutput{Last: -1})
+					return printAudit(c, since, audit.Output{Last: -1})
 				},
 			},
 			{
@@ -54,23 +55,23 @@ func auditCommand() *cli.Command {
 					if c.Int("n") < 0 {
 						return &launcher.UsageError{Flag: "n", Err: fmt.Errorf("%d: use a count of 0 or more", c.Int("n"))}
 					}
-					return printAudit(c, time.Time{}, launcher.AuditOutput{Last: c.Int("n"), Follow: c.Bool("follow")})
+					return printAudit(c, time.Time{}, audit.Output{Last: c.Int("n"), Follow: c.Bool("follow")})
 				},
 			},
 		},
 	}
 }
 
-func printAudit(c *cli.Context, since time.Time, o launcher.AuditOutput) error {
+func printAudit(c *cli.Context, since time.Time, o audit.Output) error {
 	dir := c.String("dir")
 	if dir == "" {
 		dir = filepath.Join(launcher.DefaultDirs().State, "audit")
 	}
 	o.JSON = c.Bool("json")
 	o.Color = colorOutput(os.Stdout)
-	q := launcher.AuditQuery{Server: c.String("server"), Since: since, Tool: c.String("tool"), Method: c.String("method")}
+	q := audit.Query{Server: c.String("server"), Since: since, Tool: c.String("tool"), Method: c.String("method")}
 	if q.Server == "" {
-		servers, err := launcher.AuditServers(dir)
+		servers, err := audit.Servers(dir)
 		if err != nil {
 			return err
 		}
@@ -82,9 +83,13 @@ func printAudit(c *cli.Context, since time.Time, o launcher.AuditOutput) error {
 		}
 	}
 	warn := func(err error) { fmt.Fprintf(os.Stderr, "mcpbox: warning: %v\n", err) }
-	err := launcher.PrintAudit(c.Context, os.Stdout, dir, q, o, warn)
-	if errors.Is(err, syscall.EPIPE) {
+	err := audit.Print(c.Context, os.Stdout, dir, q, o, warn)
+	var server *audit.ServerError
+	switch {
+	case errors.Is(err, syscall.EPIPE):
 		return nil // the reader (head, less) has seen enough
+	case errors.As(err, &server):
+		return &launcher.UsageError{Flag: "server", Err: err}
 	}
 	return err
 }

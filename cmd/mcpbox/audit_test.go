@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 // runApp runs mcpbox with args and returns what it wrote to stdout and
@@ -188,6 +189,11 @@ func TestAuditCommandErrors(t *testing.T) {
 		t.Errorf("unknown server: %v; want a usage error naming the servers", err)
 	}
 
+	_, _, err = runApp(t, context.Background(), "audit", "tail", "--dir", dir, "--server", "../fs")
+	if !errors.As(err, &usage) || err.Error() != "--server: \"../fs\" is not a server name: use a name from `mcpbox audit show` or the file names in the audit directory" {
+		t.Errorf("server ../fs: %v; want a usage error saying it is not a server name", err)
+	}
+
 	_, _, err = runApp(t, context.Background(), "audit", "show", "--dir", dir, "--since", "yesterday")
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--since") {
 		t.Errorf("bad --since: %v; want a usage error", err)
@@ -203,7 +209,7 @@ func TestAuditCommandErrors(t *testing.T) {
 func TestAuditTailFollow(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.jsonl")
-	a, err := launcher.OpenAuditFile(path, 200, 5)
+	a, err := audit.Open(path, 200, 5)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 // DefaultMaxMessage is the longest server message accepted when
@@ -360,7 +362,7 @@ func (s *serverStream) fromServer(line []byte) error {
 
 // noteRedactions warns once per kind of secret that the server's messages
 // carried one.
-func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
+func (b *Broker) noteRedactions(counts map[string]int, e *audit.Entry) {
 	var fresh []string
 	for k := range counts {
 		if b.noteOnce("redacted/" + k) {
@@ -368,8 +370,8 @@ func (b *Broker) noteRedactions(counts map[string]int, e *auditEntry) {
 		}
 	}
 	where := "a message"
-	if e != nil && e.method != "" {
-		where = "a " + e.method + " message"
+	if e != nil && e.Method != "" {
+		where = "a " + e.Method + " message"
 	}
 	sort.Strings(fresh)
 	for _, k := range fresh {

@@ -65,9 +65,11 @@ func (opts Options) Validate() error {
 // duplicate, or one that differs from "name" only in letter case, which
 // Go's encoding/json reads as the name (the last such member wins there;
 // TypeScript and Python servers read "name" exactly). tool is the last one.
-func (f *toolFilter) callParams(params []byte) (tool string, args []byte, hasArgs bool, rule string, denied bool) {
+// args is nil when there are none and never nil when there are (a slice of
+// params): the audit line tells the two apart.
+func (f *toolFilter) callParams(params []byte) (tool string, args []byte, rule string, denied bool) {
 	if len(params) == 0 || params[0] != '{' {
-		return "", nil, false, "", false
+		return "", nil, "", false
 	}
 	eachMember(params, 0, func(key []byte, vs, ve int) bool {
 		switch {
@@ -81,11 +83,11 @@ func (f *toolFilter) callParams(params []byte) (tool string, args []byte, hasArg
 				rule, denied = f.blocked(name)
 			}
 		case keyIs(key, "arguments"):
-			args, hasArgs = params[vs:ve], true
+			args = params[vs:ve]
 		}
 		return true
 	})
-	return tool, args, hasArgs, rule, denied
+	return tool, args, rule, denied
 }
 
 // blockedMessage is the error message for a request the tool filter blocks.

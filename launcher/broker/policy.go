@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 // maxQueuedReplies bounds the broker's answers held while ServerToClient
@@ -158,8 +160,8 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 	}
 	d := c.judge(msg, &v)
 	if d.why == "" && v.kind == kindRequest {
-		p := pending{method: d.e.method, tool: d.e.tool, start: time.Now()}
-		if kindForList(d.e.method) != nil && len(v.params) > 0 && hasMemberFold(v.params, "cursor") {
+		p := pending{method: d.e.Method, tool: d.e.Tool, start: time.Now()}
+		if kindForList(d.e.Method) != nil && len(v.params) > 0 && hasMemberFold(v.params, "cursor") {
 			p.paged = true
 		}
 		var added bool
@@ -178,7 +180,7 @@ func (c *clientStream) policy(line []byte) (forward bool, err error) {
 
 // decision is what the client policies make of one message.
 type decision struct {
-	e    auditEntry
+	e    audit.Entry
 	why  string // "": forward; else the refusal's message
 	code int    // the refusal's error code
 	rule string // what refused it, for the log
@@ -192,7 +194,7 @@ func (d *decision) refuse(code int, rule, why string) {
 	if rule == "read" {
 		// The tool policies' refusals are known by their tool; this
 		// one needs saying.
-		d.e.policy, d.e.detail = rule, why
+		d.e.Policy, d.e.Detail = rule, why
 		d.why = "mcpbox refused this message: " + why
 	}
 }
@@ -201,22 +203,22 @@ func (d *decision) refuse(code int, rule, why string) {
 // tracking or answering it, and fills its audit entry.
 func (c *clientStream) judge(msg []byte, v *view) decision {
 	b := c.b
-	d := decision{e: auditEntry{dir: "c2s", kind: v.kind, id: v.id}}
+	d := decision{e: audit.Entry{Dir: audit.ClientToServer, Kind: v.kind.String(), ID: v.id}}
 	e := &d.e
 	switch v.kind {
 	case kindRequest, kindNotification:
-		e.method = methodName(v.method)
-		if e.method == "tools/call" {
+		e.Method = methodName(v.method)
+		if e.Method == "tools/call" {
 			var rule string
 			var denied bool
-			if e.tool, e.args, e.hasArgs, rule, denied = b.filter.callParams(v.params); denied {
-				d.refuse(CodeToolBlocked, rule, blockedMessage(e.tool, rule))
+			if e.Tool, e.Args, rule, denied = b.filter.callParams(v.params); denied {
+				d.refuse(CodeToolBlocked, rule, blockedMessage(e.Tool, rule))
 			}
 		}
 		if b.enforcing && v.dup {
 			d.refuse(codeInvalidRequest, "read", whyDup)
 		}
-		if k := kindForUse(e.method); b.enforcing && k != nil {
+		if k := kindForUse(e.Method); b.enforcing && k != nil {
 			if m := ambiguousMember(v.params, k.useKey, "arguments"); m != "" {
 				d.refuse(codeInvalidRequest, "read", fmt.Sprintf(whyDupParam, m))
 			}
@@ -225,11 +227,11 @@ func (c *clientStream) judge(msg []byte, v *view) decision {
 			d.refuse(codeInvalidRequest, "read", whyID)
 		}
 		if b.guard != nil && d.why == "" {
-			if k := kindForUse(e.method); k != nil {
+			if k := kindForUse(e.Method); k != nil {
 				if why := b.guard.refusedParams(k, v.params); why != "" {
 					d.refuse(CodeToolBlocked, "tools.pin", why)
-					if e.tool == "" {
-						e.tool = useName(k, v.params)
+					if e.Tool == "" {
+						e.Tool = useName(k, v.params)
 					}
 				}
 			}
@@ -243,7 +245,7 @@ func (c *clientStream) judge(msg []byte, v *view) decision {
 		}
 	}
 	if b.audit != nil && b.auditBodies {
-		e.body = c.bodyOf(msg)
+		e.Body = c.bodyOf(msg)
 	}
 	return d
 }
@@ -285,13 +287,13 @@ func trackable(id []byte) bool {
 func (c *clientStream) deny(v *view, d *decision) error {
 	b := c.b
 	e := &d.e
-	e.blocked = true
+	e.Blocked = true
 	level := slog.LevelInfo
 	if d.rule == "read" {
 		level = slog.LevelWarn
 	}
 	b.log.LogAttrs(context.Background(), level, "blocked a client message",
-		slog.String("method", e.method), slog.String("tool", e.tool), slog.String("rule", d.rule), slog.String("why", d.why))
+		slog.String("method", e.Method), slog.String("tool", e.Tool), slog.String("rule", d.rule), slog.String("why", d.why))
 	if b.audit != nil {
 		c.audit = b.audit.write(c.audit, e)
 	}
@@ -304,7 +306,7 @@ func (c *clientStream) deny(v *view, d *decision) error {
 		return errWriteClient(err)
 	}
 	if b.audit != nil {
-		r := auditEntry{dir: "s2c", kind: kindError, id: v.id, method: e.method, tool: e.tool, errCode: strconv.AppendInt(nil, int64(d.code), 10), blocked: true, hasDur: true}
+		r := audit.Entry{Dir: audit.ServerToClient, Kind: kindError.String(), ID: v.id, Method: e.Method, Tool: e.Tool, ErrorCode: strconv.AppendInt(nil, int64(d.code), 10), Blocked: true, HasDuration: true}
 		c.audit = b.audit.write(c.audit, &r)
 	}
 	return nil
@@ -321,9 +323,9 @@ func replyID(id []byte) bool {
 // error; otherwise it is dropped. Either way it is audited.
 func (c *clientStream) refuse(msg []byte, why string) (forward bool, err error) {
 	v, _ := parseView(msg) // for the id and method, if it has them
-	d := decision{e: auditEntry{dir: "c2s", kind: v.kind, id: v.id}}
+	d := decision{e: audit.Entry{Dir: audit.ClientToServer, Kind: v.kind.String(), ID: v.id}}
 	if len(v.method) > 0 && v.method[0] == '"' {
-		d.e.method = methodName(v.method)
+		d.e.Method = methodName(v.method)
 		if v.id != nil {
 			v.kind = kindRequest
 		}
@@ -331,7 +333,7 @@ func (c *clientStream) refuse(msg []byte, why string) (forward bool, err error) 
 	if !replyID(v.id) || v.kind != kindRequest {
 		v.kind = kindUnknown
 	}
-	d.e.kind = v.kind
+	d.e.Kind = v.kind.String()
 	d.refuse(codeInvalidRequest, "read", why)
 	return false, c.deny(&v, &d)
 }
@@ -342,7 +344,7 @@ func (c *clientStream) tooLong() {
 	b := c.b
 	b.log.LogAttrs(context.Background(), slog.LevelWarn, "dropping an over-long client line: mcpbox cannot check it", slog.Int("limit", b.maxMessage))
 	if b.audit != nil {
-		e := auditEntry{dir: "c2s", kind: kindUnknown, blocked: true, policy: "read", detail: whyTooLong}
+		e := audit.Entry{Dir: audit.ClientToServer, Kind: kindUnknown.String(), Blocked: true, Policy: "read", Detail: whyTooLong}
 		c.audit = b.audit.write(c.audit, &e)
 	}
 }
@@ -379,7 +381,7 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 		el := element{}
 		var ok bool
 		if el.v, ok = parseView(msg[s:e]); !ok {
-			el.d = decision{e: auditEntry{dir: "c2s", kind: kindUnknown, id: el.v.id}}
+			el.d = decision{e: audit.Entry{Dir: audit.ClientToServer, Kind: kindUnknown.String(), ID: el.v.id}}
 			el.d.refuse(codeInvalidRequest, "read", whyShape)
 		} else {
 			el.d = c.judge(msg[s:e], &el.v)
@@ -400,7 +402,7 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 		for i := range elems {
 			el := &elems[i]
 			if el.v.kind == kindRequest {
-				p := pending{method: el.d.e.method, tool: el.d.e.tool, start: time.Now()}
+				p := pending{method: el.d.e.Method, tool: el.d.e.Tool, start: time.Now()}
 				c.key, _ = b.remember(b.clientReqs, "client", c.key, el.v.id, p, false)
 			}
 			if b.audit != nil {
@@ -416,7 +418,7 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 	for i := range elems {
 		el := &elems[i]
 		el.d.refuse(codeInvalidRequest, "read", whyInBatch)
-		el.d.e.blocked = true
+		el.d.e.Blocked = true
 		if b.audit != nil {
 			c.audit = b.audit.write(c.audit, &el.d.e)
 		}
@@ -453,7 +455,7 @@ func (c *clientStream) batch(msg []byte) (forward bool, err error) {
 func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	b := s.b
 	if b.enforcing && (v.dup || !ok && v.rpc) {
-		e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
+		e := audit.Entry{Dir: audit.ServerToClient, Kind: v.kind.String(), ID: v.id}
 		var p pending
 		var found bool
 		if v.method == nil && v.id != nil {
@@ -464,13 +466,13 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 	if !ok {
 		return s.redacted(msg, out, nil)
 	}
-	e := auditEntry{dir: "s2c", kind: v.kind, id: v.id}
+	e := audit.Entry{Dir: audit.ServerToClient, Kind: v.kind.String(), ID: v.id}
 	var events []policyEvent
 	switch v.kind {
 	case kindRequest, kindNotification:
-		e.method = methodName(v.method)
+		e.Method = methodName(v.method)
 		if v.kind == kindRequest {
-			s.key, _ = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.method, start: time.Now()}, false)
+			s.key, _ = b.remember(b.serverReqs, "server", s.key, v.id, pending{method: e.Method, start: time.Now()}, false)
 		}
 	case kindResponse, kindError:
 		var p pending
@@ -495,17 +497,17 @@ func (s *serverStream) policy(msg, out []byte, v view, ok bool) []byte {
 					return s.withhold(msg, &e, p, found, "match", why)
 				}
 			}
-			out, events = s.result(msg, out, &v, e.method, p.paged)
+			out, events = s.result(msg, out, &v, e.Method, p.paged)
 		}
 	}
 	out = s.redacted(msg, out, &e)
 	if b.audit != nil {
 		if b.auditBodies {
-			e.body = trimSpace(out)
+			e.Body = trimSpace(out)
 		}
 		s.audit = b.audit.write(s.audit, &e)
 		for _, ev := range events {
-			pe := auditEntry{dir: "s2c", kind: kindPolicy, method: e.method, tool: ev.item, policy: ev.policy, finding: ev.finding, severity: ev.severity, detail: ev.detail}
+			pe := audit.Entry{Dir: audit.ServerToClient, Kind: audit.KindPolicy, Method: e.Method, Tool: ev.item, Policy: ev.policy, Finding: ev.finding, Severity: ev.severity, Detail: ev.detail}
 			s.audit = b.audit.write(s.audit, &pe)
 		}
 	}
@@ -560,18 +562,18 @@ func bitIndex(bits uint8) int {
 // of each kind), an audit line, and, when it answers a request the client
 // is waiting for, the broker's error in its place, under the client's own
 // id.
-func (s *serverStream) withhold(msg []byte, e *auditEntry, p pending, answered bool, rule, why string) []byte {
+func (s *serverStream) withhold(msg []byte, e *audit.Entry, p pending, answered bool, rule, why string) []byte {
 	b := s.b
-	e.blocked, e.policy, e.detail = true, rule, why
+	e.Blocked, e.Policy, e.Detail = true, rule, why
 	if b.noteOnce("withheld/" + rule) {
 		fmt.Fprintf(b.diag, "mcpbox: withheld a message from %s: %s; the client does not see it (further ones are counted in the audit log)\n", b.serverName(), why)
 	}
 	b.log.LogAttrs(context.Background(), slog.LevelWarn, "withheld a server message", slog.String("rule", rule), slog.String("why", why))
 	if b.audit != nil {
 		if b.auditBodies {
-			e.body = msg
+			e.Body = msg
 			if b.redact != nil {
-				e.body, _ = b.redact.Redact(msg)
+				e.Body, _ = b.redact.Redact(msg)
 			}
 		}
 		s.audit = b.audit.write(s.audit, e)
@@ -643,7 +645,7 @@ func (s *serverStream) result(msg, out []byte, v *view, method string, paged boo
 }
 
 // redacted applies secret redaction to the message about to be forwarded.
-func (s *serverStream) redacted(msg, out []byte, e *auditEntry) []byte {
+func (s *serverStream) redacted(msg, out []byte, e *audit.Entry) []byte {
 	r := s.b.redact
 	if r == nil {
 		return out
@@ -657,7 +659,7 @@ func (s *serverStream) redacted(msg, out []byte, e *auditEntry) []byte {
 		return out
 	}
 	if e != nil {
-		e.redacted = counts
+		e.Redacted = counts
 	}
 	s.b.noteRedactions(counts, e)
 	s.red = append(append(s.red[:0], red...), '\n')
@@ -709,7 +711,7 @@ func (b *Broker) remember(reqs *tracker, who string, key, id []byte, p pending, 
 // request stays in flight: idKey joins more than any one client does, and a
 // decoy spelled so that no client takes it ("0.5" for 0) must not use up the
 // request, or the real answer would pass as answering nothing.
-func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending, bool) {
+func settle(reqs *tracker, key []byte, v *view, e *audit.Entry) ([]byte, pending, bool) {
 	var p pending
 	key, ok := idKey(key[:0], v.id)
 	if ok {
@@ -717,11 +719,12 @@ func settle(reqs *tracker, key []byte, v *view, e *auditEntry) ([]byte, pending,
 			if sameID(p.id, v.id) {
 				reqs.take(key)
 			}
-			e.method, e.tool, e.duration, e.hasDur = p.method, p.tool, time.Since(p.start), true
+			e.Method, e.Tool = p.method, p.tool
+			e.SetDuration(time.Since(p.start))
 		}
 	}
 	if v.kind == kindError {
-		e.errCode = memberValue(v.err, "code")
+		e.ErrorCode = memberValue(v.err, "code")
 	}
 	return key, p, ok
 }

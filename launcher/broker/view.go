@@ -17,7 +17,6 @@ const (
 	kindResponse                 // result and id
 	kindError                    // error, id possibly null or absent
 	kindBatch                    // a top-level array: forwarded untouched
-	kindPolicy                   // not a message: an audit line for a policy decision
 )
 
 func (k kind) String() string {
@@ -32,8 +31,6 @@ func (k kind) String() string {
 		return "error"
 	case kindBatch:
 		return "batch"
-	case kindPolicy:
-		return "policy"
 	}
 	return "unknown"
 }
