@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"slices"
@@ -67,6 +68,40 @@ func benchCopyOpts(b *testing.B, msg []byte, opts Options, copy func(*Broker) fu
 	}
 }
 
+// answering sends results server → client, each one answering a tools/call
+// the client has in flight: with policies on, the broker withholds a
+// result that answers nothing. Read yields one line per call, so that the
+// broker has handled the previous answer (and forgotten its request)
+// before the next request goes in flight; id is the results' id.
+func answering(id string) func(*Broker) func(io.Writer, io.Reader) error {
+	return func(br *Broker) func(io.Writer, io.Reader) error {
+		return func(w io.Writer, r io.Reader) error {
+			return br.ServerToClient(w, &inFlightReader{br: br, id: []byte(id), src: r.(*repeatReader)})
+		}
+	}
+}
+
+type inFlightReader struct {
+	br  *Broker
+	id  []byte
+	key []byte
+	src *repeatReader
+}
+
+func (r *inFlightReader) Read(p []byte) (int, error) {
+	if r.src.off == 0 && r.src.n > 0 {
+		var added bool
+		r.key, added = r.br.remember(r.br.clientReqs, "client", r.key, r.id, pending{method: "tools/call", tool: "read_file", start: time.Now()}, true)
+		if !added {
+			return 0, errors.New("bench: the previous answer's request is still in flight")
+		}
+	}
+	if rest := len(r.src.line) - r.src.off; len(p) > rest {
+		p = p[:rest]
+	}
+	return r.src.Read(p)
+}
+
 func serverToClient(b *Broker) func(io.Writer, io.Reader) error { return b.ServerToClient }
 func clientToServer(b *Broker) func(io.Writer, io.Reader) error { return b.ClientToServer }
 
@@ -91,7 +126,7 @@ var policyOpts = Options{ToolDeny: []string{"write_*", "delete_*"}, ToolAllow: [
 	Redactor: NewRedactor(map[string]string{"GITHUB_TOKEN": "ghp_0123456789abcdefghij0123456789abcdef", "API_KEY": "k-8f3a9c2e7b1d"})}
 
 func BenchmarkServerToClient1KBPolicies(b *testing.B) {
-	benchCopyOpts(b, mcp1KB(), policyOpts, serverToClient)
+	benchCopyOpts(b, mcp1KB(), policyOpts, answering("42"))
 }
 
 func BenchmarkClientToServer1KBPolicies(b *testing.B) {
@@ -113,7 +148,7 @@ func BenchmarkServerToClient10MBAllPolicies(b *testing.B) {
 	tail := `"}],"isError":false}}`
 	chunk := `lorem ipsum dolor sit amet, \"quoted\" and\n `
 	text := strings.Repeat(chunk, (10<<20-len(head)-len(tail))/len(chunk))
-	benchCopyOpts(b, []byte(head+text+tail), policyOpts, serverToClient)
+	benchCopyOpts(b, []byte(head+text+tail), policyOpts, answering("7"))
 }
 
 // echoServer answers each line from r with the same line on w.
