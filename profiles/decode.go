@@ -186,15 +186,7 @@ func (d *decoder) top(p *Profile, key, f string, v ast.Node) error {
 			return d.err(f, "%q: %s", p.Image, r)
 		}
 	case "network":
-		return d.mapping(v, f, networkKeys, func(_, f string, v ast.Node) error {
-			p.Network.Allow, err = d.stringList(v, f, func(s string) string {
-				if strings.TrimSpace(s) == "" {
-					return "an empty host pattern: write a host like api.example.com or *.example.com:443"
-				}
-				return ""
-			})
-			return err
-		})
+		return d.network(p, v, f)
 	case "pathArgs":
 		p.PathArgs, err = d.access(v, f, AccessNone, AccessRO, AccessRW)
 	case "mounts":
@@ -206,68 +198,108 @@ func (d *decoder) top(p *Profile, key, f string, v ast.Node) error {
 	case "env":
 		p.Env, err = d.stringList(v, f, envName)
 	case "setenv":
-		p.Setenv = map[string]string{}
-		return d.mapping(v, f, nil, func(key, f string, v ast.Node) error {
-			if r := envName(key); r != "" {
-				return d.err(f, "%s", r)
-			}
-			s, err := d.text(v, f)
-			p.Setenv[key] = s
-			return err
-		})
+		return d.setenv(p, v, f)
 	case "limits":
-		return d.mapping(v, f, limitsKeys, func(key, f string, v ast.Node) error {
-			var err error
-			switch key {
-			case "memory":
-				p.Limits.Memory, err = d.size(v, f)
-			case "tmp":
-				p.Limits.Tmp, err = d.size(v, f)
-			case "pids":
-				if p.Limits.PIDs, err = d.integer(v, f); err == nil && p.Limits.PIDs < 1 {
-					err = d.err(f, "%d is not valid: allow at least 1 process", p.Limits.PIDs)
-				}
-			case "cpus":
-				p.Limits.CPUs, err = d.cpus(v, f)
-			}
-			return err
-		})
+		return d.limits(p, v, f)
 	case "seccomp":
-		return d.mapping(v, f, seccompKeys, func(_, f string, v ast.Node) error {
-			p.Seccomp.Allow, err = d.stringList(v, f, func(s string) string {
-				if !syscallRE.MatchString(s) {
-					return fmt.Sprintf("%q is not a syscall name: use the kernel's name, like memfd_create", s)
-				}
-				return ""
-			})
-			return err
-		})
+		return d.seccomp(p, v, f)
 	case "tools":
-		return d.mapping(v, f, toolsKeys, func(key, f string, v ast.Node) error {
-			var err error
-			switch key {
-			case "allow":
-				p.Tools.Allow, err = d.stringList(v, f, nonEmpty("a tool name"))
-			case "deny":
-				p.Tools.Deny, err = d.stringList(v, f, nonEmpty("a tool name"))
-			case "pin":
-				p.Tools.Pin, err = d.action(v, f)
-			case "scan":
-				p.Tools.Scan, err = d.action(v, f)
-			}
-			return err
-		})
+		return d.tools(p, v, f)
 	case "install":
-		return d.mapping(v, f, installKeys, func(_, f string, v ast.Node) error {
-			b, ok := v.(*ast.BoolNode)
-			if !ok {
-				return d.typeErr(f, "true or false", v)
-			}
-			p.Install.Scripts = b.Value
-			return nil
-		})
+		return d.install(p, v, f)
 	}
 	return err
+}
+
+// network decodes `network: {allow: [...]}`, the hosts the server may reach.
+func (d *decoder) network(p *Profile, v ast.Node, f string) error {
+	return d.mapping(v, f, networkKeys, func(_, f string, v ast.Node) error {
+		var err error
+		p.Network.Allow, err = d.stringList(v, f, func(s string) string {
+			if strings.TrimSpace(s) == "" {
+				return "an empty host pattern: write a host like api.example.com or *.example.com:443"
+			}
+			return ""
+		})
+		return err
+	})
+}
+
+// setenv decodes the variables a profile sets, NAME: value.
+func (d *decoder) setenv(p *Profile, v ast.Node, f string) error {
+	p.Setenv = map[string]string{}
+	return d.mapping(v, f, nil, func(key, f string, v ast.Node) error {
+		if r := envName(key); r != "" {
+			return d.err(f, "%s", r)
+		}
+		s, err := d.text(v, f)
+		p.Setenv[key] = s
+		return err
+	})
+}
+
+// limits decodes memory, pids, cpus and tmp.
+func (d *decoder) limits(p *Profile, v ast.Node, f string) error {
+	return d.mapping(v, f, limitsKeys, func(key, f string, v ast.Node) error {
+		var err error
+		switch key {
+		case "memory":
+			p.Limits.Memory, err = d.size(v, f)
+		case "tmp":
+			p.Limits.Tmp, err = d.size(v, f)
+		case "pids":
+			if p.Limits.PIDs, err = d.integer(v, f); err == nil && p.Limits.PIDs < 1 {
+				err = d.err(f, "%d is not valid: allow at least 1 process", p.Limits.PIDs)
+			}
+		case "cpus":
+			p.Limits.CPUs, err = d.cpus(v, f)
+		}
+		return err
+	})
+}
+
+// seccomp decodes `seccomp: {allow: [...]}`, the syscalls added to the base filter.
+func (d *decoder) seccomp(p *Profile, v ast.Node, f string) error {
+	return d.mapping(v, f, seccompKeys, func(_, f string, v ast.Node) error {
+		var err error
+		p.Seccomp.Allow, err = d.stringList(v, f, func(s string) string {
+			if !syscallRE.MatchString(s) {
+				return fmt.Sprintf("%q is not a syscall name: use the kernel's name, like memfd_create", s)
+			}
+			return ""
+		})
+		return err
+	})
+}
+
+// tools decodes the allow and deny lists and the pin and scan actions.
+func (d *decoder) tools(p *Profile, v ast.Node, f string) error {
+	return d.mapping(v, f, toolsKeys, func(key, f string, v ast.Node) error {
+		var err error
+		switch key {
+		case "allow":
+			p.Tools.Allow, err = d.stringList(v, f, nonEmpty("a tool name"))
+		case "deny":
+			p.Tools.Deny, err = d.stringList(v, f, nonEmpty("a tool name"))
+		case "pin":
+			p.Tools.Pin, err = d.action(v, f)
+		case "scan":
+			p.Tools.Scan, err = d.action(v, f)
+		}
+		return err
+	})
+}
+
+// install decodes `install: {scripts: BOOL}`.
+func (d *decoder) install(p *Profile, v ast.Node, f string) error {
+	return d.mapping(v, f, installKeys, func(_, f string, v ast.Node) error {
+		b, ok := v.(*ast.BoolNode)
+		if !ok {
+			return d.typeErr(f, "true or false", v)
+		}
+		p.Install.Scripts = b.Value
+		return nil
+	})
 }
 
 // match decodes `{npm: NAME}`, `{pypi: NAME}` or both.

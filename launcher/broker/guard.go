@@ -122,41 +122,17 @@ func (g *guard) checkList(k *listKind, items []listItem, complete, lastPage bool
 
 // checkPins compares items with the pin store; it runs with g.mu held.
 func (g *guard) checkPins(k *listKind, items []listItem, complete bool, drop []bool, withheld map[string]string) []policyEvent {
-	var events []policyEvent
 	set, err := g.store.Load()
 	if err != nil {
-		g.unreadable = fmt.Sprintf("the pin store for %s cannot be read (%v): every %s is withheld until you check it and run `mcpbox pins reset %s`",
-			g.id.Server, err, k.noun, g.id.Server)
-		if !g.warned["unreadable"] {
-			g.warned["unreadable"] = true
-			g.warnf("%s", g.unreadable)
-		}
-		for i := range items {
-			drop[i] = true
-			withheld[items[i].name] = "pin store unreadable"
-		}
-		return []policyEvent{{policy: "pin", severity: SeverityHigh, detail: g.unreadable}}
+		return g.pinStoreUnreadable(k, items, err, drop, withheld)
 	}
 	g.unreadable = ""
-	if set == nil {
-		set = &PinSet{Format: PinFormat, Server: g.id.Server, Identity: g.id.Key, Package: g.id.Package, Version: g.id.Version}
-	}
-	if set.Lists == nil {
-		set.Lists = map[string]*PinList{}
-	}
-	list := set.Lists[k.name]
-	if list == nil {
-		list = &PinList{}
-		set.Lists[k.name] = list
-		g.trusted[k.name] = true
-	}
-	if list.Pinned == nil {
-		list.Pinned = map[string]Pin{}
-	}
+	set, list := g.pinList(set, k)
 	now := g.now().UTC()
 	changed := false
 	upgrade := set.Version != "" && g.id.Version != "" && set.Version != g.id.Version
 	seen := make(map[string]bool, len(items))
+	var events []policyEvent
 	for i, it := range items {
 		if it.invalid != "" {
 			continue
@@ -164,24 +140,10 @@ func (g *guard) checkPins(k *listKind, items []listItem, complete bool, drop []b
 		seen[it.name] = true
 		p := Pin{SHA256: it.sum, Definition: string(it.canon), Version: g.id.Version, Time: now}
 		old, pinned := list.Pinned[it.name]
-		switch {
-		case pinned && old.SHA256 == it.sum:
-			if _, ok := list.Pending[it.name]; ok {
-				delete(list.Pending, it.name) // the server went back to the pinned definition
-				changed = true
-			}
+		approved, recorded := g.recordPin(k, list, it, p)
+		changed = changed || recorded
+		if approved {
 			continue
-		case g.trusted[k.name] && !pinned:
-			list.Pinned[it.name] = p
-			changed = true
-			continue
-		}
-		if q, ok := list.Pending[it.name]; !ok || q.SHA256 != it.sum {
-			if list.Pending == nil {
-				list.Pending = map[string]Pin{}
-			}
-			list.Pending[it.name] = p
-			changed = true
 		}
 		what := "new " + k.noun
 		if pinned {
@@ -205,21 +167,101 @@ func (g *guard) checkPins(k *listKind, items []listItem, complete bool, drop []b
 		}
 	}
 	if complete && !g.trusted[k.name] {
-		var gone []string
-		for name := range list.Pinned {
-			if !seen[name] {
-				gone = append(gone, name)
-			}
+		events = append(events, g.pinsGone(k, list, seen)...)
+	}
+	g.savePins(set, upgrade, changed)
+	return events
+}
+
+// pinStoreUnreadable withholds every item while the pin store cannot be
+// read, and says so once.
+func (g *guard) pinStoreUnreadable(k *listKind, items []listItem, err error, drop []bool, withheld map[string]string) []policyEvent {
+	g.unreadable = fmt.Sprintf("the pin store for %s cannot be read (%v): every %s is withheld until you check it and run `mcpbox pins reset %s`",
+		g.id.Server, err, k.noun, g.id.Server)
+	if !g.warned["unreadable"] {
+		g.warned["unreadable"] = true
+		g.warnf("%s", g.unreadable)
+	}
+	for i := range items {
+		drop[i] = true
+		withheld[items[i].name] = "pin store unreadable"
+	}
+	return []policyEvent{{policy: "pin", severity: SeverityHigh, detail: g.unreadable}}
+}
+
+// pinList returns the pins of kind k in set, creating set (nil: the store
+// holds nothing for this server) and the list where they are missing. A
+// list created here is trusted: what the server lists in it is pinned.
+func (g *guard) pinList(set *PinSet, k *listKind) (*PinSet, *PinList) {
+	if set == nil {
+		set = &PinSet{Format: PinFormat, Server: g.id.Server, Identity: g.id.Key, Package: g.id.Package, Version: g.id.Version}
+	}
+	if set.Lists == nil {
+		set.Lists = map[string]*PinList{}
+	}
+	list := set.Lists[k.name]
+	if list == nil {
+		list = &PinList{}
+		set.Lists[k.name] = list
+		g.trusted[k.name] = true
+	}
+	if list.Pinned == nil {
+		list.Pinned = map[string]Pin{}
+	}
+	return set, list
+}
+
+// recordPin records p, the item's definition as listed now, in list:
+// pinned if the list is trusted and the item new, pending approval if it
+// is not the pinned one. It reports whether the item passes (its pinned
+// definition, or pinned just now) and whether list changed.
+func (g *guard) recordPin(k *listKind, list *PinList, it listItem, p Pin) (approved, changed bool) {
+	old, pinned := list.Pinned[it.name]
+	switch {
+	case pinned && old.SHA256 == it.sum:
+		if _, ok := list.Pending[it.name]; ok {
+			delete(list.Pending, it.name) // the server went back to the pinned definition
+			return true, true
 		}
-		sort.Strings(gone)
-		for _, name := range gone {
-			events = append(events, policyEvent{policy: "pin", item: name, severity: SeverityLow, detail: k.noun + " pinned before is no longer listed"})
-			if key := "gone/" + k.name + "/" + name; !g.warned[key] {
-				g.warned[key] = true
-				g.warnf("%s %s of %s is no longer listed (it stays pinned)", k.noun, shownName(name), g.id.Server)
-			}
+		return true, false
+	case g.trusted[k.name] && !pinned:
+		list.Pinned[it.name] = p
+		return true, true
+	}
+	if q, ok := list.Pending[it.name]; !ok || q.SHA256 != it.sum {
+		if list.Pending == nil {
+			list.Pending = map[string]Pin{}
+		}
+		list.Pending[it.name] = p
+		return false, true
+	}
+	return false, false
+}
+
+// pinsGone reports the pinned items of list that a complete listing no
+// longer holds; they stay pinned.
+func (g *guard) pinsGone(k *listKind, list *PinList, seen map[string]bool) []policyEvent {
+	var gone []string
+	for name := range list.Pinned {
+		if !seen[name] {
+			gone = append(gone, name)
 		}
 	}
+	sort.Strings(gone)
+	var events []policyEvent
+	for _, name := range gone {
+		events = append(events, policyEvent{policy: "pin", item: name, severity: SeverityLow, detail: k.noun + " pinned before is no longer listed"})
+		if key := "gone/" + k.name + "/" + name; !g.warned[key] {
+			g.warned[key] = true
+			g.warnf("%s %s of %s is no longer listed (it stays pinned)", k.noun, shownName(name), g.id.Server)
+		}
+	}
+	return events
+}
+
+// savePins records the package's version in set unless an upgrade left
+// definitions to approve, and saves set if anything in it changed.
+func (g *guard) savePins(set *PinSet, upgrade, changed bool) {
 	if upgrade && set.PendingCount() == 0 {
 		// A new package version with the same definitions: nothing to approve.
 		g.log.LogAttrs(context.Background(), slog.LevelInfo, "package updated, pinned definitions unchanged",
@@ -235,7 +277,6 @@ func (g *guard) checkPins(k *listKind, items []listItem, complete bool, drop []b
 			g.warnf("could not save the pins of %s to %s: %v", g.id.Server, g.store.Where(), err)
 		}
 	}
-	return events
 }
 
 // checkScan runs the poisoning scan on items; it runs with g.mu held.

@@ -26,6 +26,15 @@ func validJSON(data []byte) bool {
 // nested, if not nil, with the raw key of each member of an object that is
 // the value of a top-level member, and that member's key. The calls happen
 // as the members are read: a later error still returns false.
+//
+// Length: it is one state machine (value, next, pop, member) whose states
+// jump to each other with goto, so the whole grammar reads in one place and
+// the parser's state (i, depth, arr, kinds) is local, not passed between
+// functions at every value. Taking the scalars, the opening of a container
+// and the key's colon out into functions still left 106 lines and made the
+// structured10MB input of BenchmarkValidJSON about 5% slower (CPU time per
+// call; text10MB did not change); splitting the states themselves would
+// mean returning a state code from each to a dispatch loop.
 func validJSONMembers(data []byte, member func(key []byte, vs, ve int), nested func(parent, key []byte)) bool {
 	var ks, ke, vs int // the top-level member being read
 	// kinds has one bit per open array or object: set for an array.

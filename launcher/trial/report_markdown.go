@@ -17,9 +17,24 @@ import (
 // structure nor hide characters. Call Rank first for the findings table.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	r = r.sorted()
-	var b bytes.Buffer
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	var d mdDoc
+	d.header(r)
+	d.findings(r)
+	d.observed(r)
+	d.listings(r)
+	d.calls(r)
+	_, err := w.Write(d.Bytes())
+	return err
+}
 
+// mdDoc is report.md as it is written, one section per method.
+type mdDoc struct{ bytes.Buffer }
+
+func (d *mdDoc) p(format string, a ...any) { fmt.Fprintf(&d.Buffer, format, a...) }
+
+// header writes the title and the table of what was run, how and when.
+func (d *mdDoc) header(r *Report) {
+	p := d.p
 	p("# mcpbox trial: %s\n\n", md(strings.Join(r.Command, " ")))
 	p("| | |\n|---|---|\n")
 	if r.Package != nil {
@@ -39,7 +54,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	p("| exit code | %s |\n", exit)
 	p("| usage | %s |\n\n", md(usageText(r.Usage)))
+}
 
+// findings writes the ranked findings and their count per severity.
+func (d *mdDoc) findings(r *Report) {
+	p := d.p
 	h, m, l := counts(r.Findings)
 	p("## Findings\n\n%d findings: %d high, %d medium, %d low.\n\n", len(r.Findings), h, m, l)
 	if len(r.Findings) > 0 {
@@ -49,7 +68,12 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		p("\n")
 	}
+}
 
+// observed writes what the sandbox saw the server do: processes,
+// syscalls, network and files.
+func (d *mdDoc) observed(r *Report) {
+	p := d.p
 	p("## Processes\n\n")
 	if len(r.Processes) == 0 {
 		p("None seen.\n\n")
@@ -97,7 +121,12 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		p("\n")
 	}
+}
 
+// listings writes what the server offers: its tools, prompts and resources
+// with their scan findings, and the findings in its instructions.
+func (d *mdDoc) listings(r *Report) {
+	p := d.p
 	p("## Tools\n\n")
 	if len(r.Tools) == 0 {
 		p("None listed.\n\n")
@@ -110,7 +139,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			// entities, so it cannot close this block or open another.
 			p("<details><summary>description</summary>\n\n%s\n\n</details>\n\n", md(t.Description))
 		}
-		findingsTable(&b, t.Findings)
+		findingsTable(&d.Buffer, t.Findings)
 	}
 	for _, sec := range []struct {
 		title string
@@ -129,15 +158,19 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		for _, it := range sec.items {
 			if len(it.Findings) > 0 {
 				p("%s:\n\n", md(it.Name))
-				findingsTable(&b, it.Findings)
+				findingsTable(&d.Buffer, it.Findings)
 			}
 		}
 	}
 	if len(r.Instructions) > 0 {
 		p("## Instructions\n\n")
-		findingsTable(&b, r.Instructions)
+		findingsTable(&d.Buffer, r.Instructions)
 	}
+}
 
+// calls writes the tool calls of the trial and the path arguments.
+func (d *mdDoc) calls(r *Report) {
+	p := d.p
 	p("## Calls\n\n")
 	if len(r.Calls) == 0 {
 		p("No tools called.\n\n")
@@ -156,8 +189,6 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		p("\n")
 	}
-	_, err := w.Write(b.Bytes())
-	return err
 }
 
 func findingsTable(b *bytes.Buffer, fs []broker.Finding) {

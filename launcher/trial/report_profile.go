@@ -42,9 +42,25 @@ func Profile(r *Report, base *profiles.Profile, headroom float64) []byte {
 	if headroom < 1 || math.IsNaN(headroom) || math.IsInf(headroom, 0) {
 		headroom = 1
 	}
-	var b bytes.Buffer
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	var d profileDoc
+	d.header(r, base)
+	d.pathArgs(r)
+	d.network(r, base)
+	d.limits(r, base, headroom)
+	d.seccomp(r, base)
+	d.w("tools:\n  pin: %s\n  scan: %s\n", base.Tools.Pin, base.Tools.Scan)
+	return d.Bytes()
+}
 
+// profileDoc is a generated profile as it is written, one part per method.
+type profileDoc struct{ bytes.Buffer }
+
+func (d *profileDoc) w(format string, a ...any) { fmt.Fprintf(&d.Buffer, format, a...) }
+
+// header writes the comment saying where the profile comes from, then its
+// name, description, base and package match.
+func (d *profileDoc) header(r *Report, base *profiles.Profile) {
+	w := d.w
 	what := comment(strings.Join(r.Command, " "))
 	if r.Package != nil {
 		what = comment(r.Package.Ecosystem + " " + r.Package.Name + " " + r.Package.Version)
@@ -63,49 +79,31 @@ func Profile(r *Report, base *profiles.Profile, headroom float64) []byte {
 			w("match:\n  - %s: %s\n", p.Ecosystem, yamlString(p.Name))
 		}
 	}
+}
 
-	// Path arguments.
+// pathArgs writes the access pathAccess decides, and why.
+func (d *profileDoc) pathArgs(r *Report) {
+	w := d.w
 	switch access, why := pathAccess(r); access {
 	case profiles.AccessNone:
 		w("pathArgs: none\n")
 	default:
 		w("pathArgs: %s   # %s\n", access, why)
 	}
+}
 
-	// Network: never granted here, only offered.
-	type host struct {
-		entry string
-		count int
-		dns   bool
-	}
-	var offer []host
-	var granted []string
-	for _, n := range r.Network {
-		entry := n.Host
-		if n.Port != 0 {
-			entry = n.Host + ":" + strconv.Itoa(n.Port)
-		}
-		if n.Verdict != VerdictDenied {
-			if !slices.Contains(granted, entry) {
-				granted = append(granted, entry)
-			}
-			continue
-		}
-		if strings.TrimSpace(n.Host) == "" {
-			continue
-		}
-		i := slices.IndexFunc(offer, func(h host) bool { return h.entry == entry })
-		if i < 0 {
-			offer = append(offer, host{entry: entry, dns: n.Kind == NetDNS})
-			i = len(offer) - 1
-		}
-		offer[i].count += n.Count
-		offer[i].dns = offer[i].dns && n.Kind == NetDNS
-	}
-	// A host that was also connected to makes its bare DNS lookup redundant.
-	offer = slices.DeleteFunc(offer, func(h host) bool {
-		return h.dns && slices.ContainsFunc(offer, func(o host) bool { return !o.dns && strings.HasPrefix(o.entry, h.entry+":") })
-	})
+// offeredHost is a host the server was denied, offered commented out.
+type offeredHost struct {
+	entry string
+	count int
+	dns   bool // only looked up, never connected to
+}
+
+// network writes the hosts the server was denied, commented out: never
+// granted here, only offered.
+func (d *profileDoc) network(r *Report, base *profiles.Profile) {
+	w := d.w
+	offer, granted := networkOffer(r)
 	if len(offer) > 0 {
 		w("# The server tried to reach these hosts and was denied. To approve one,\n")
 		w("# uncomment `network:`, `allow:` and its line (no port means 443).\n")
@@ -121,8 +119,44 @@ func Profile(r *Report, base *profiles.Profile, headroom float64) []byte {
 	if len(granted) > 0 {
 		w("# Already allowed by %s and used: %s\n", comment(base.Name), comment(strings.Join(granted, ", ")))
 	}
+}
 
-	// Limits.
+// networkOffer sorts the report's network events into the hosts to offer
+// and those the base profile allowed already.
+func networkOffer(r *Report) (offer []offeredHost, granted []string) {
+	for _, n := range r.Network {
+		entry := n.Host
+		if n.Port != 0 {
+			entry = n.Host + ":" + strconv.Itoa(n.Port)
+		}
+		if n.Verdict != VerdictDenied {
+			if !slices.Contains(granted, entry) {
+				granted = append(granted, entry)
+			}
+			continue
+		}
+		if strings.TrimSpace(n.Host) == "" {
+			continue
+		}
+		i := slices.IndexFunc(offer, func(h offeredHost) bool { return h.entry == entry })
+		if i < 0 {
+			offer = append(offer, offeredHost{entry: entry, dns: n.Kind == NetDNS})
+			i = len(offer) - 1
+		}
+		offer[i].count += n.Count
+		offer[i].dns = offer[i].dns && n.Kind == NetDNS
+	}
+	// A host that was also connected to makes its bare DNS lookup redundant.
+	offer = slices.DeleteFunc(offer, func(h offeredHost) bool {
+		return h.dns && slices.ContainsFunc(offer, func(o offeredHost) bool { return !o.dns && strings.HasPrefix(o.entry, h.entry+":") })
+	})
+	return offer, granted
+}
+
+// limits writes the peak usage times headroom, never below a working
+// minimum, or the base's limits where nothing was measured.
+func (d *profileDoc) limits(r *Report, base *profiles.Profile, headroom float64) {
+	w := d.w
 	w("limits:\n")
 	if u := r.Usage.PeakMemoryBytes; u > 0 {
 		mem := int64(math.Ceil(float64(u)*headroom/memStep)) * memStep
@@ -139,8 +173,12 @@ func Profile(r *Report, base *profiles.Profile, headroom float64) []byte {
 	}
 	w("  # cpus and tmp as in %s: %s CPUs (%s s used), %s of /tmp\n", comment(base.Name),
 		strconv.FormatFloat(base.Limits.CPUs, 'f', -1, 64), strconv.FormatFloat(r.Usage.CPUSeconds, 'f', 2, 64), profiles.FormatSize(base.Limits.Tmp))
+}
 
-	// Seccomp.
+// seccomp writes the denied syscalls as allowed, except those no profile
+// may grant and names that are not syscalls, which go in comments.
+func (d *profileDoc) seccomp(r *Report, base *profiles.Profile) {
+	w := d.w
 	var allow, never, odd []string
 	for _, s := range r.Syscalls {
 		if s.Verdict != VerdictDenied {
@@ -173,9 +211,6 @@ func Profile(r *Report, base *profiles.Profile, headroom float64) []byte {
 	if len(odd) > 0 {
 		w("  # observed, not syscall names: %s\n", strings.Join(odd, ", "))
 	}
-
-	w("tools:\n  pin: %s\n  scan: %s\n", base.Tools.Pin, base.Tools.Scan)
-	return b.Bytes()
 }
 
 // pathAccess decides pathArgs: none without path arguments, rw if the server

@@ -62,17 +62,48 @@ func severityRank(s string) int {
 // severity first; within a severity, in the order of the report's sections.
 func (r *Report) Rank() {
 	r.normalize()
-	var out []Finding
-	add := func(sev, kind, format string, args ...any) {
-		out = append(out, Finding{Severity: sev, Kind: kind, Summary: fmt.Sprintf(format, args...)})
-	}
-
+	var out findingList
 	for _, p := range r.Processes {
 		if len(p.Argv) > 0 && isShell(p.Argv[0]) {
-			add(SeverityHigh, KindProcess, "spawned a shell: %s", argvText(p.Argv))
+			out.add(SeverityHigh, KindProcess, "spawned a shell: %s", argvText(p.Argv))
 		}
 	}
+	r.rankSyscalls(&out)
+	r.rankNetwork(&out)
+	r.rankFiles(&out)
+	r.rankListings(&out)
+	for _, c := range r.Calls {
+		if !c.OK {
+			out.add(SeverityLow, KindTool, "call to %s failed: %s", plain(c.Tool), plain(c.Error))
+		}
+	}
+	for _, p := range r.Processes {
+		if len(p.Argv) > 0 && !isShell(p.Argv[0]) {
+			out.add(SeverityInfo, KindProcess, "ran %s", argvText(p.Argv))
+		}
+	}
+	if r.ExitCode != nil && *r.ExitCode != 0 {
+		out.add(SeverityLow, KindProcess, "exited with code %d", *r.ExitCode)
+	}
+	out.add(SeverityInfo, KindResources, "%s", usageText(r.Usage))
 
+	slices.SortStableFunc(out, func(a, b Finding) int {
+		return severityRank(a.Severity) - severityRank(b.Severity)
+	})
+	r.Findings = nonNil([]Finding(out))
+}
+
+// findingList collects findings in the order Rank finds them, which its
+// stable sort keeps within a severity.
+type findingList []Finding
+
+func (out *findingList) add(sev, kind, format string, args ...any) {
+	*out = append(*out, Finding{Severity: sev, Kind: kind, Summary: fmt.Sprintf(format, args...)})
+}
+
+// rankSyscalls adds the denied syscalls: high for those no profile grants.
+func (r *Report) rankSyscalls(out *findingList) {
+	add := out.add
 	for _, s := range r.Syscalls {
 		if s.Verdict != VerdictDenied {
 			continue
@@ -87,7 +118,12 @@ func (r *Report) Rank() {
 		}
 		add(sev, KindSyscall, "%s", line)
 	}
+}
 
+// rankNetwork adds the denied connections and lookups, and the connections
+// made.
+func (r *Report) rankNetwork(out *findingList) {
+	add := out.add
 	for _, n := range r.Network {
 		host := hostPort(n)
 		why := ""
@@ -103,7 +139,12 @@ func (r *Report) Rank() {
 			add(SeverityInfo, KindNetwork, "connected to %s%s", host, times(n.Count))
 		}
 	}
+}
 
+// rankFiles adds the files changed, by where they are, and the secrets the
+// server tried to read.
+func (r *Report) rankFiles(out *findingList) {
+	add := out.add
 	for _, f := range r.Files {
 		sev, where := r.fileSeverity(f.Path)
 		what := f.Change
@@ -122,7 +163,12 @@ func (r *Report) Rank() {
 	for _, rd := range r.Reads {
 		add(SeverityHigh, KindFile, "tried to read %s%s", plain(rd.Path), times(rd.Count))
 	}
+}
 
+// rankListings adds the scan findings in what the server lists and in its
+// instructions.
+func (r *Report) rankListings(out *findingList) {
+	add := out.add
 	toolFindings := func(what string, name string, fs []broker.Finding) {
 		for _, f := range fs {
 			add(findingSeverity(f.Severity), KindTool, "%s %s: %s in %s: %s", what, plain(name), plain(f.Rule), plain(f.Field), plain(f.Excerpt))
@@ -140,26 +186,6 @@ func (r *Report) Rank() {
 	for _, f := range r.Instructions {
 		add(findingSeverity(f.Severity), KindInstructions, "instructions: %s: %s", plain(f.Rule), plain(f.Excerpt))
 	}
-
-	for _, c := range r.Calls {
-		if !c.OK {
-			add(SeverityLow, KindTool, "call to %s failed: %s", plain(c.Tool), plain(c.Error))
-		}
-	}
-	for _, p := range r.Processes {
-		if len(p.Argv) > 0 && !isShell(p.Argv[0]) {
-			add(SeverityInfo, KindProcess, "ran %s", argvText(p.Argv))
-		}
-	}
-	if r.ExitCode != nil && *r.ExitCode != 0 {
-		add(SeverityLow, KindProcess, "exited with code %d", *r.ExitCode)
-	}
-	add(SeverityInfo, KindResources, "%s", usageText(r.Usage))
-
-	slices.SortStableFunc(out, func(a, b Finding) int {
-		return severityRank(a.Severity) - severityRank(b.Severity)
-	})
-	r.Findings = nonNil(out)
 }
 
 // fileSeverity says how bad a change at p is, and how to name where it is.

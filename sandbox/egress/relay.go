@@ -26,8 +26,7 @@ const relayBufSize = 32 << 10
 // arrived (recvIdle). Otherwise the copy goes through a buffer and every
 // read is noted.
 func (s *session) relay(check bool) {
-	p := s.p
-	idle := p.opts.IdleTimeout
+	idle := s.p.opts.IdleTimeout
 	_, ok1 := recvIdle(s.client)
 	_, ok2 := recvIdle(s.upstream)
 	canSplice := ok1 && ok2
@@ -40,69 +39,52 @@ func (s *session) relay(check bool) {
 		}
 	}
 
-	var last atomic.Int64 // unix nanoseconds of the last read on either side
-	touch := func() { last.Store(time.Now().UnixNano()) }
-	touch()
-	var spliceUp, spliceDown atomic.Bool // directions the kernel copies
-	closed := make(chan struct{})
-	var closeOnce sync.Once
-	closeBoth := func() {
-		closeOnce.Do(func() {
-			close(closed)
-			_ = s.client.Close()
-			_ = s.upstream.Close()
-		})
-	}
-
-	// The watchdog closes both sides once nothing has moved for idle; that
-	// also frees a writer stuck on a peer that stopped reading.
-	var idled atomic.Bool
+	l := newRelayLink(s.client, s.upstream)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		t := time.NewTimer(idle)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				since := time.Since(time.Unix(0, last.Load()))
-				for _, d := range []struct {
-					on  *atomic.Bool
-					src net.Conn
-				}{{&spliceUp, s.client}, {&spliceDown, s.upstream}} {
-					if d.on.Load() {
-						if r, ok := recvIdle(d.src); ok && r < since {
-							since = r
-						}
-					}
-				}
-				if since >= idle {
-					idled.Store(true)
-					closeBoth()
-					return
-				}
-				t.Reset(idle - since)
-			}
-		}
-	}()
+	go l.watch(idle, stop)
 
 	downc := make(chan relayResult, 1)
 	go func() {
-		r := s.copyDown(x, canSplice, &spliceDown, touch)
+		r := s.copyDown(x, canSplice, &l.spliceDown, l.touch)
 		switch {
 		case r.err == nil && r.why == "" && !r.finished:
 			closeWrite(s.client)
 		default:
-			closeBoth()
+			l.closeBoth()
 		}
 		downc <- r
 	}()
+	up := s.relayUp(l, x, check, canSplice)
+	down := <-downc
 
+	s.ev.BytesUp, s.ev.BytesDown = up.n, down.n
+	switch {
+	case up.deny != "":
+		s.deny(up.deny)
+	case down.why != "":
+		s.finish(VerdictError, "upstream's HTTP response: "+down.why)
+	case l.idled.Load():
+		s.finish(VerdictAllow, "closed after "+idle.String()+" idle")
+	default:
+		reason := ""
+		for _, err := range []error{up.err, down.err} {
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				reason = err.Error()
+				break
+			}
+		}
+		s.finish(VerdictAllow, reason)
+	}
+}
+
+// relayUp is the client's direction of relay: it judges the client's first
+// bytes if check is set, forwards what the policy lets through, then ends
+// the connection as that direction ended.
+func (s *session) relayUp(l *relayLink, x *exchange, check, canSplice bool) relayResult {
 	var up relayResult
 	if check {
-		buf, res, _ := sniff(s.client, s.pending, time.Time{}, p.opts.HandshakeTimeout, touch)
+		buf, res, _ := sniff(s.client, s.pending, time.Time{}, s.p.opts.HandshakeTimeout, l.touch)
 		s.pending = buf
 		s.proto = res.proto
 		if res.proto != "" {
@@ -114,9 +96,9 @@ func (s *session) relay(check bool) {
 	}
 	if up.deny == "" {
 		if x.currentMode() == modeHTTP {
-			up = s.copyUpHTTP(x, closed, touch)
+			up = s.copyUpHTTP(x, l.closed, l.touch)
 		} else {
-			up = s.copyUpOpaque(canSplice, &spliceUp, touch)
+			up = s.copyUpOpaque(canSplice, &l.spliceUp, l.touch)
 		}
 	}
 	switch {
@@ -124,32 +106,74 @@ func (s *session) relay(check bool) {
 		// The requests before the refused one are the client's due: their
 		// responses pass, then the connection ends.
 		if x.stop() {
-			closeBoth()
+			l.closeBoth()
 		}
 	case up.deny != "" || up.err != nil:
-		closeBoth()
+		l.closeBoth()
 	case !up.finished:
 		closeWrite(s.upstream)
 	}
-	down := <-downc
+	return up
+}
 
-	s.ev.BytesUp, s.ev.BytesDown = up.n, down.n
-	switch {
-	case up.deny != "":
-		s.deny(up.deny)
-	case down.why != "":
-		s.finish(VerdictError, "upstream's HTTP response: "+down.why)
-	case idled.Load():
-		s.finish(VerdictAllow, "closed after "+idle.String()+" idle")
-	default:
-		reason := ""
-		for _, err := range []error{up.err, down.err} {
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				reason = err.Error()
-				break
+// relayLink is what the two directions of a relay and its idle watchdog
+// share.
+type relayLink struct {
+	client, upstream     net.Conn
+	last                 atomic.Int64 // unix nanoseconds of the last read on either side
+	spliceUp, spliceDown atomic.Bool  // directions the kernel copies
+	idled                atomic.Bool  // the watchdog closed the connection
+	closed               chan struct{}
+	closeOnce            sync.Once
+}
+
+func newRelayLink(client, upstream net.Conn) *relayLink {
+	l := &relayLink{client: client, upstream: upstream, closed: make(chan struct{})}
+	l.touch()
+	return l
+}
+
+// touch notes that data was just read.
+func (l *relayLink) touch() { l.last.Store(time.Now().UnixNano()) }
+
+// closeBoth closes both sides, which ends both directions.
+func (l *relayLink) closeBoth() {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		_ = l.client.Close()
+		_ = l.upstream.Close()
+	})
+}
+
+// watch is the watchdog: it closes both sides once nothing has moved for
+// idle; that also frees a writer stuck on a peer that stopped reading. It
+// returns when stop is closed.
+func (l *relayLink) watch(idle time.Duration, stop <-chan struct{}) {
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			since := time.Since(time.Unix(0, l.last.Load()))
+			for _, d := range []struct {
+				on  *atomic.Bool
+				src net.Conn
+			}{{&l.spliceUp, l.client}, {&l.spliceDown, l.upstream}} {
+				if d.on.Load() {
+					if r, ok := recvIdle(d.src); ok && r < since {
+						since = r
+					}
+				}
 			}
+			if since >= idle {
+				l.idled.Store(true)
+				l.closeBoth()
+				return
+			}
+			t.Reset(idle - since)
 		}
-		s.finish(VerdictAllow, reason)
 	}
 }
 

@@ -107,6 +107,33 @@ func compile(p *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	if err != nil {
 		return nil, err
 	}
+	filter, err := newFilter(p)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			filter.Release()
+		}
+	}()
+	if err := addArches(filter, p.Architectures, native); err != nil {
+		return nil, err
+	}
+	if err := setAttrs(filter, p); err != nil {
+		return nil, err
+	}
+	for _, r := range p.Syscalls {
+		if err := addRule(filter, r); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return filter, nil
+}
+
+// newFilter creates a filter with p's default action.
+func newFilter(p *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	defAct, err := scmpAction(p.DefaultAction, p.DefaultErrnoRet)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: default action: %w", err)
@@ -118,26 +145,31 @@ func compile(p *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: new filter (libseccomp %s): %w", libVersion(), err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			filter.Release()
-		}
-	}()
+	return filter, nil
+}
 
-	for _, a := range p.Architectures {
+// addArches adds the architectures of the profile, which must be the
+// native one only.
+func addArches(filter *libseccomp.ScmpFilter, arches []specs.Arch, native specs.Arch) error {
+	for _, a := range arches {
 		name, found := strings.CutPrefix(string(a), "SCMP_ARCH_")
 		sa, err := libseccomp.GetArchFromString(strings.ToLower(name))
 		if !found || err != nil {
-			return nil, fmt.Errorf("seccomp: unknown architecture %q", a)
+			return fmt.Errorf("seccomp: unknown architecture %q", a)
 		}
 		if a != native {
-			return nil, fmt.Errorf("seccomp: architecture %s is not the native %s; mcpbox filters allow the native ABI only", a, native)
+			return fmt.Errorf("seccomp: architecture %s is not the native %s; mcpbox filters allow the native ABI only", a, native)
 		}
 		if err := filter.AddArch(sa); err != nil {
-			return nil, fmt.Errorf("seccomp: add architecture %s: %w", a, err)
+			return fmt.Errorf("seccomp: add architecture %s: %w", a, err)
 		}
 	}
+	return nil
+}
+
+// setAttrs sets the filter attributes runc sets: the profile's flags, the
+// binary tree for long profiles, and no no_new_privs of its own.
+func setAttrs(filter *libseccomp.ScmpFilter, p *specs.LinuxSeccomp) error {
 	for _, f := range p.Flags {
 		var err error
 		switch f {
@@ -151,7 +183,7 @@ func compile(p *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 			err = errors.New("not supported by runc 1.1.5")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: flag %s: %w", f, err)
+			return fmt.Errorf("seccomp: flag %s: %w", f, err)
 		}
 	}
 	// Like runc: a binary tree beats a linear scan for long profiles; an
@@ -161,46 +193,49 @@ func compile(p *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	}
 	// runc sets no_new_privs itself, from the spec.
 	if err := filter.SetNoNewPrivsBit(false); err != nil {
-		return nil, fmt.Errorf("seccomp: clear no_new_privs attribute: %w", err)
+		return fmt.Errorf("seccomp: clear no_new_privs attribute: %w", err)
 	}
+	return nil
+}
 
-	for _, r := range p.Syscalls {
-		act, err := scmpAction(r.Action, r.ErrnoRet)
+// addRule adds one rule of the profile, for each of its syscalls, as runc
+// does: a name unknown to libseccomp is skipped in an ALLOW or LOG rule and
+// an error in any other.
+func addRule(filter *libseccomp.ScmpFilter, r specs.LinuxSyscall) error {
+	act, err := scmpAction(r.Action, r.ErrnoRet)
+	if err != nil {
+		return fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
+	}
+	conds := make([]libseccomp.ScmpCondition, 0, len(r.Args))
+	for _, a := range r.Args {
+		op, err := scmpOp(a.Op)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
+			return fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
 		}
-		conds := make([]libseccomp.ScmpCondition, 0, len(r.Args))
-		for _, a := range r.Args {
-			op, err := scmpOp(a.Op)
-			if err != nil {
-				return nil, fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
-			}
-			c, err := libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
-			if err != nil {
-				return nil, fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
-			}
-			conds = append(conds, c)
+		c, err := libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
+		if err != nil {
+			return fmt.Errorf("seccomp: rule for %s: %w", strings.Join(r.Names, ","), err)
 		}
-		for _, name := range r.Names {
-			nr, err := libseccomp.GetSyscallFromName(name)
-			if err != nil {
-				if r.Action == specs.ActAllow || r.Action == specs.ActLog {
-					continue // runc skips it; the call stays denied
-				}
-				return nil, fmt.Errorf("seccomp: syscall %s in a %s rule is unknown to libseccomp %s; runc would drop the rule", name, r.Action, libVersion())
+		conds = append(conds, c)
+	}
+	for _, name := range r.Names {
+		nr, err := libseccomp.GetSyscallFromName(name)
+		if err != nil {
+			if r.Action == specs.ActAllow || r.Action == specs.ActLog {
+				continue // runc skips it; the call stays denied
 			}
-			if len(conds) == 0 {
-				err = filter.AddRule(nr, act)
-			} else {
-				err = filter.AddRuleConditional(nr, act, conds)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("seccomp: add rule for %s: %w", name, err)
-			}
+			return fmt.Errorf("seccomp: syscall %s in a %s rule is unknown to libseccomp %s; runc would drop the rule", name, r.Action, libVersion())
+		}
+		if len(conds) == 0 {
+			err = filter.AddRule(nr, act)
+		} else {
+			err = filter.AddRuleConditional(nr, act, conds)
+		}
+		if err != nil {
+			return fmt.Errorf("seccomp: add rule for %s: %w", name, err)
 		}
 	}
-	ok = true
-	return filter, nil
+	return nil
 }
 
 // bpfLen returns the number of BPF instructions filter compiles to.

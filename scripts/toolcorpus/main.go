@@ -206,6 +206,8 @@ func (c *config) env() []string {
 	return env
 }
 
+// capture lists what one server offers, through mcpbox, into its file in
+// c.out.
 func (c *config) capture(s server) error {
 	spec := s.pkg + "@" + s.version
 	resolved, integrity, err := c.pull(spec)
@@ -222,15 +224,10 @@ func (c *config) capture(s server) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.Command(c.mcpbox, args...)
-	cmd.Env = c.env()
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-toolcorpus", Version: "1"}, &mcp.ClientOptions{Logger: logger})
-	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+	cs, err := c.connect(ctx, args, &stderr)
 	if err != nil {
-		return fmt.Errorf("connect through mcpbox: %w\n%s", err, tail(stderr.String()))
+		return err
 	}
 	defer cs.Close()
 
@@ -242,16 +239,41 @@ func (c *config) capture(s server) error {
 		Protocol: init.ProtocolVersion, ServerInfo: init.ServerInfo, Instructions: init.Instructions,
 		ListErrors: map[string]string{},
 	}
-	caps := init.Capabilities
-	if caps.Tools == nil {
+	if init.Capabilities.Tools == nil {
 		return errors.New("the server offers no tools")
 	}
-	lists := []struct {
-		method string
-		ok     bool
-		into   *[]json.RawMessage
-		list   func(cursor string) (any, string, error)
-	}{
+	if err := listAll(ctx, cs, init.Capabilities, &out, &stderr); err != nil {
+		return err
+	}
+	return c.write(s.pkg, &out, stderr.String())
+}
+
+// connect starts mcpbox with args and initializes an MCP session with the
+// server it runs. mcpbox's stderr goes to stderr.
+func (c *config) connect(ctx context.Context, args []string, stderr *bytes.Buffer) (*mcp.ClientSession, error) {
+	cmd := exec.Command(c.mcpbox, args...)
+	cmd.Env = c.env()
+	cmd.Stderr = stderr
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpbox-toolcorpus", Version: "1"}, &mcp.ClientOptions{Logger: logger})
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 10 * time.Second}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("connect through mcpbox: %w\n%s", err, tail(stderr.String()))
+	}
+	return cs, nil
+}
+
+// lister is one list method of the server and where its items go.
+type lister struct {
+	method string
+	ok     bool // the server advertises it
+	into   *[]json.RawMessage
+	list   func(cursor string) (any, string, error)
+}
+
+// listers are the list methods, each appending to its list in out.
+func listers(ctx context.Context, cs *mcp.ClientSession, caps *mcp.ServerCapabilities, out *capture) []lister {
+	return []lister{
 		{"tools/list", true, &out.Tools, func(cur string) (any, string, error) {
 			r, err := cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cur})
 			if err != nil {
@@ -281,7 +303,12 @@ func (c *config) capture(s server) error {
 			return r.ResourceTemplates, r.NextCursor, nil
 		}},
 	}
-	for _, l := range lists {
+}
+
+// listAll fills out with every page of every list the server advertises.
+// Only a failing tools/list is an error; another list's error is recorded.
+func listAll(ctx context.Context, cs *mcp.ClientSession, caps *mcp.ServerCapabilities, out *capture, stderr *bytes.Buffer) error {
+	for _, l := range listers(ctx, cs, caps, out) {
 		if !l.ok {
 			continue
 		}
@@ -308,6 +335,12 @@ func (c *config) capture(s server) error {
 			cursor = next
 		}
 	}
+	return nil
+}
+
+// write writes out as pkg's file in c.out, and says so with mcpbox's
+// stderr.
+func (c *config) write(pkg string, out *capture, stderr string) error {
 	if len(out.ListErrors) == 0 {
 		out.ListErrors = nil
 	}
@@ -318,12 +351,12 @@ func (c *config) capture(s server) error {
 	if err != nil {
 		return err
 	}
-	file := filepath.Join(c.out, fileName(s.pkg))
+	file := filepath.Join(c.out, fileName(pkg))
 	if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%s: %d tools, %d prompts, %d resources, %d templates\n%s", file,
-		len(out.Tools), len(out.Prompts), len(out.Resources), len(out.Templates), indent(stderr.String()))
+		len(out.Tools), len(out.Prompts), len(out.Resources), len(out.Templates), indent(stderr))
 	return nil
 }
 
