@@ -43,7 +43,7 @@ demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 bench: setup fixtures build ## benchmarks as ratios against bare baselines of the same run; writes docs/bench.md
 	$(GOTEST) -run '^$$' -bench . ./launcher/broker/
 	$(GOTEST) -run '^$$' -bench . ./sandbox/egress/
-	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./launcher/
+	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./e2e/
 	$(GO) run ./scripts/benchreport $(BENCH_ARGS)
 
 lint: ## go vet and staticcheck, with the seccomp build tag
