@@ -11,16 +11,15 @@
 //   - tier 1, pure: no root, no containerd (they may run node, npm or python
 //     on the host, or build a helper program); next to the code.
 //   - tier 2, root and kernel features: network namespaces, nftables,
-//     seccomp, user namespaces; no containerd, no built mcpbox binary. Next
-//     to the code; without root they skip (under CI=true they fail).
+//     seccomp, user namespaces, a container run by runc straight from a
+//     spec; no containerd, no built mcpbox binary. Next to the code; without
+//     root they skip (under CI=true they fail).
 //   - tier 3, end to end: root, containerd and the built binary; this
-//     package. The tests that start a whole container from a spec under
-//     runc (sandbox, sandbox/seccomp) count here too, but stay next to the
-//     unexported code they check.
+//     package.
 //
 // `go test -short ./...` (make test-unit) runs tiers 1 and 2: with -short,
-// this package's TestMain says it skipped the end-to-end tier and exits 0,
-// and the runc tests skip themselves. Without -short nothing skips, and under
-// CI=true a missing root, containerd, node or npm fixture fails the test
-// (see internal/testutil). make test runs all three tiers.
+// this package's TestMain says it skipped the end-to-end tier and exits 0.
+// Without -short nothing here skips, and under CI=true a missing root,
+// containerd, node or npm fixture fails the test (see internal/testutil).
+// make test runs all three tiers.
 package e2e
