@@ -22,7 +22,7 @@ setup: ## install missing Debian packages (as root) and start containerd
 fixtures: ## install the real MCP servers the tests use (npm ci, pinned by the lockfile)
 	@cd testdata/servers && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; }
 
-test: setup fixtures ## the whole suite, including root + containerd tests, then a short fuzz run
+test: setup fixtures ## the whole suite, all three tiers (e2e/ included), then a short fuzz run
 	$(GOTEST) -count=1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz
 
@@ -31,7 +31,7 @@ FUZZTIME     ?= 10s
 fuzz: ## run every fuzz target in the repo for FUZZTIME each (default 10s)
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) TAGS=$(TAGS) scripts/fuzz.sh
 
-test-unit: ## tests that need neither root nor containerd
+test-unit: ## tiers 1 and 2 (-short): no containerd, no built binary; e2e/ skips itself
 	$(GOTEST) -count=1 -short ./...
 
 demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
@@ -43,7 +43,7 @@ demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 bench: setup fixtures build ## benchmarks as ratios against bare baselines of the same run; writes docs/bench.md
 	$(GOTEST) -run '^$$' -bench . ./launcher/broker/
 	$(GOTEST) -run '^$$' -bench . ./sandbox/egress/
-	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./launcher/
+	$(GOTEST) -run '^$$' -bench . -benchtime 10x -timeout 20m ./e2e/
 	$(GO) run ./scripts/benchreport $(BENCH_ARGS)
 
 lint: ## go vet and staticcheck, with the seccomp build tag

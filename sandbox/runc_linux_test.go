@@ -23,13 +23,10 @@ import (
 )
 
 // requireRootAndRunc skips unless the test runs as root with runc on
-// PATH (and not with -short); under CI=true it fails instead, since CI
-// always has both.
+// PATH; under CI=true it fails instead, since CI always has both. These
+// are tier-2 tests (see e2e/doc.go): -short runs them too.
 func requireRootAndRunc(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs root and runc: not in -short mode")
-	}
 	testutil.RequiresRoot(t)
 	runc, err := exec.LookPath("runc")
 	if err != nil {

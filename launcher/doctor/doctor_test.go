@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpbox/mcpbox/internal/testutil"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
 )
 
@@ -160,19 +159,6 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 	}
 }
 
-// fakeHelpers returns an "mcpbox" executable path in a temp dir that also
-// holds (empty) mcpbox-init and mcpbox-probe.
-func fakeHelpers(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, name := range []string{"mcpbox-init", "mcpbox-probe"} {
-		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "mcpbox")
-}
-
 func findCheck(t *testing.T, checks []Result, name string) Result {
 	t.Helper()
 	for _, c := range checks {
@@ -182,26 +168,6 @@ func findCheck(t *testing.T, checks []Result, name string) Result {
 	}
 	t.Fatalf("no %q check in %+v", name, checks)
 	return Result{}
-}
-
-func TestDoctorHost(t *testing.T) {
-	addr := testutil.RequiresContainerd(t)
-	state, cache := filepath.Join(t.TempDir(), "state"), filepath.Join(t.TempDir(), "cache")
-	checks := Run(testutil.Context(t, 60e9), Options{Address: addr, StateDir: state, CacheDir: cache, Executable: fakeHelpers(t)})
-	for _, c := range checks {
-		t.Logf("%s %s: %s", c.Status, c.Name, c.Detail)
-		if c.Status == Fail {
-			t.Errorf("%s failed: %s (fix: %s)", c.Name, c.Detail, c.Fix)
-		}
-	}
-	for _, name := range []string{"containerd", "containerd version", "nftables", "state dir", "cache dir"} {
-		if c := findCheck(t, checks, name); c.Status != OK {
-			t.Errorf("%s: %s, want ok: %s", name, c.Status, c.Detail)
-		}
-	}
-	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("state dir not created 0700: %v %v", fi, err)
-	}
 }
 
 func TestDoctorNoSocket(t *testing.T) {

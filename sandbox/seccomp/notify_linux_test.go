@@ -112,13 +112,11 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// requireRunc skips unless root, runc and the go command are available
-// (not with -short); under CI=true it fails instead.
+// requireRunc skips unless root, runc and the go command are available;
+// under CI=true it fails instead. These are tier-2 tests (see
+// e2e/doc.go): -short runs them too.
 func requireRunc(t testing.TB) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs root and runc: not in -short mode")
-	}
 	testutil.RequiresRoot(t)
 	testutil.RequiresCommand(t, "go")
 	return testutil.RequiresCommand(t, "runc")

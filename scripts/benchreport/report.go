@@ -66,7 +66,7 @@ func (r *report) markdown(svg string) string {
 		w.WriteString(table(s.Head, s.Rows))
 	}
 	w.WriteString("\n## Microbenchmarks\n\n`make bench` first runs the `go test -bench` microbenchmarks of the broker " +
-		"(`launcher/broker`), the egress proxy (`sandbox/egress`) and the launcher; they print to the terminal and are not " +
+		"(`launcher/broker`), the egress proxy (`sandbox/egress`) and whole sessions (`e2e`); they print to the terminal and are not " +
 		"recorded here.\n")
 	return w.String()
 }

@@ -1,4 +1,4 @@
-// Shared by the fault servers of launcher/fault_test.go: one message per
+// Shared by the fault servers of e2e/fault_test.go: one message per
 // line on stdout, requests read line by line from stdin.
 const send = m => process.stdout.write(JSON.stringify(m) + "\n");
 const answerInit = m => send({

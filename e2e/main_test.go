@@ -1,10 +1,11 @@
-package launcher_test
+package e2e
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -63,7 +64,14 @@ func mcpboxBinary(t testing.TB) string {
 	return buildPath
 }
 
+// TestMain skips the whole package with -short: that flag asks for tiers 1
+// and 2 only (see doc.go), and every test here is tier 3.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: -short: skipped the end-to-end tier (tier 3: the built mcpbox binary, root and containerd)")
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildPath != "" {
 		os.RemoveAll(filepath.Dir(buildPath))
