@@ -49,11 +49,15 @@ func GC(ctx context.Context, address, namespace, runDir string, log *slog.Logger
 // session directories no live mcpbox owns, and image views of sessions
 // that died before their container held them.
 func collect(ctx context.Context, rt runtime.Runtime, runDir string, log *slog.Logger) ([]string, error) {
+	// A nil list means nothing could be listed; a partial one is used.
 	leftovers, err := rt.Leftovers(ctx)
 	if err != nil && leftovers == nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	errs := []error{err}
+	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("gc: %w", err))
+	}
 	var removed []string
 	known := map[string]bool{}
 	var views []runtime.Leftover

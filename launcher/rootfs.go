@@ -52,10 +52,8 @@ func (s *session) prepare(ctx context.Context, rt runtime.Runtime, runtimeMounts
 	}
 	cmdArgs := s.job.cmd.args
 	if s.job.image != "" {
-		// The runtime's errors say what failed; the image's own (a missing
-		// or mismatched image) come through unchanged.
 		if s.image, err = rt.ImageRoot(ctx, s.job.image, s.id, s.dir); err != nil {
-			return err
+			return fmt.Errorf("launcher: %w", err)
 		}
 		imageMounts, argv0, err := s.imageRootMounts(root, mounts)
 		if err != nil {

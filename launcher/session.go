@@ -92,6 +92,12 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	defer rt.Close()
 	phase("connect")
 	defer sweepBeside(rt, opts.RunDir, s.log)()
+	if j.image != "" {
+		if err := rt.Image(ctx, j.image); err != nil {
+			return err
+		}
+		phase("image")
+	}
 
 	if o := opts.Observe; o != nil && o.OnIdentity != nil && !j.batch {
 		o.OnIdentity(j.policy.broker.Identity)

@@ -19,6 +19,10 @@ import (
 
 // Runtime runs containers from OCI specs.
 type Runtime interface {
+	// Image makes image ref ready for ImageRoot (fetched, checked against
+	// its pin, unpacked), so that a missing image fails before the session
+	// makes anything.
+	Image(ctx context.Context, ref string) error
 	// ImageRoot makes a read-only view of image ref on the host for the
 	// session id, whose directory is sessionDir. The view lives until
 	// Release, or until the container created with it is deleted.

@@ -55,6 +55,8 @@ type Runtime struct {
 	// Ensure finds image ref in the namespace, pulling or unpacking it
 	// when needed (see launcher/image); nil refuses image roots.
 	Ensure func(ctx context.Context, c *containerd.Client, ref string) (containerd.Image, error)
+	// images are the images Image made ready, by reference.
+	images map[string]containerd.Image
 }
 
 // Connect dials containerd and checks that it answers. When the socket is
@@ -128,7 +130,7 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 		if err != nil {
 			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c.Delete(dctx)
+			err = errors.Join(err, c.Delete(dctx))
 		}
 	}()
 	// All the server's stdio goes through FIFOs in the spec; the shim's is
@@ -280,15 +282,32 @@ func (v *view) Release(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ImageRoot makes a read-only view snapshot of the image; for a layered
-// image it is mounted on the host in the session directory.
-func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ api.ImageRoot, err error) {
+// Image makes image ref ready for ImageRoot: there, pinned as asked,
+// unpacked. Its errors are Ensure's, unchanged.
+func (r *Runtime) Image(ctx context.Context, ref string) error {
 	if r.Ensure == nil {
-		return nil, fmt.Errorf("containerd: no image support configured for %s", ref)
+		return fmt.Errorf("containerd: no image support configured for %s", ref)
 	}
 	img, err := r.Ensure(ctx, r.client, ref)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if r.images == nil {
+		r.images = map[string]containerd.Image{}
+	}
+	r.images[ref] = img
+	return nil
+}
+
+// ImageRoot makes a read-only view snapshot of the image; for a layered
+// image it is mounted on the host in the session directory.
+func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ api.ImageRoot, err error) {
+	img, ok := r.images[ref]
+	if !ok {
+		if err := r.Image(ctx, ref); err != nil {
+			return nil, err
+		}
+		img = r.images[ref]
 	}
 	lctx, done, err := r.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
 	if err != nil {
@@ -297,7 +316,9 @@ func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (_ 
 	v := &view{client: r.client, key: id, name: img.Name(), leaseDone: done}
 	defer func() {
 		if err != nil {
-			v.Release(context.Background())
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = errors.Join(err, v.Release(rctx))
 		}
 	}()
 	diffIDs, err := img.RootFS(lctx)
@@ -339,7 +360,7 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	var out []api.Leftover
+	out := []api.Leftover{} // non-nil: the containers were listed
 	var errs []error
 	known := map[string]bool{}
 	for _, c := range containers {
