@@ -84,6 +84,7 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 
 	j := &job{
 		cmd:          cmd,
+		user:         u,
 		env:          env,
 		limits:       mergeLimits(prof.Limits, opts.Limits),
 		workdir:      opts.Workdir,
@@ -388,6 +389,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	// scripts run programs from the node_modules they are installing.
 	j := &job{
 		cmd:     cmd,
+		user:    u,
 		mounts:  []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir, WritableExec: true}},
 		env:     plan.Env,
 		allow:   allow,

@@ -60,6 +60,9 @@ type job struct {
 	// the selftest probe): its stdout goes to mcpbox's stderr, its stdin
 	// is empty, and it runs until it exits.
 	batch bool
+	// user is the caller's homes and credentials, as the job's grants
+	// were checked against; the runtime directories are checked the same.
+	user grant.User
 	// onEgress sees the job's egress decisions (the install step's, to
 	// explain a refused connection); nil for none.
 	onEgress func(egress.Event)
@@ -74,7 +77,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	if s.initPath, err = findInit(opts.InitPath); err != nil {
 		return err
 	}
-	runtimeMounts, err := hostRuntimeMounts(opts, j)
+	runtimeMounts, err := hostRuntimeMounts(j)
 	if err != nil {
 		return err
 	}
@@ -124,11 +127,11 @@ func execute(ctx context.Context, opts Options, j *job) error {
 // hostRuntimeMounts are the host's runtime directories the command needs
 // (rootfs host); in image mode the image is the runtime: nothing of the
 // host's.
-func hostRuntimeMounts(opts Options, j *job) ([]sandbox.Mount, error) {
+func hostRuntimeMounts(j *job) ([]sandbox.Mount, error) {
 	if j.image != "" {
 		return nil, nil
 	}
-	m, err := sandbox.HostRuntime(j.cmd.exe, currentUser(opts.Dirs).SandboxPaths())
+	m, err := sandbox.HostRuntime(j.cmd.exe, j.user.SandboxPaths())
 	if err != nil {
 		return nil, fmt.Errorf("launcher: host runtime for %s: %w", j.cmd.exe, err)
 	}
