@@ -80,20 +80,20 @@ func AppendEntry(b []byte, e *Entry) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","dir":`...)
-	b = appendQuoted(b, e.Dir)
+	b = AppendQuoted(b, e.Dir)
 	b = append(b, `,"kind":`...)
-	b = appendQuoted(b, e.Kind)
+	b = AppendQuoted(b, e.Kind)
 	if len(e.ID) > 0 && len(e.ID) <= maxID && utf8.Valid(e.ID) && json.Valid(e.ID) {
 		b = append(b, `,"id":`...)
 		b = append(b, e.ID...)
 	}
 	if e.Method != "" {
 		b = append(b, `,"method":`...)
-		b = appendQuoted(b, e.Method)
+		b = AppendQuoted(b, e.Method)
 	}
 	if e.Tool != "" {
 		b = append(b, `,"tool":`...)
-		b = appendQuoted(b, e.Tool)
+		b = AppendQuoted(b, e.Tool)
 	}
 	b = appendArgs(b, e)
 	if e.HasDuration {
@@ -116,7 +116,7 @@ func AppendEntry(b []byte, e *Entry) []byte {
 			b = append(b, `,"`...)
 			b = append(b, f.name...)
 			b = append(b, `":`...)
-			b = appendQuoted(b, f.v)
+			b = AppendQuoted(b, f.v)
 		}
 	}
 	if len(e.Body) > 0 {
@@ -153,7 +153,7 @@ func appendArgs(b []byte, e *Entry) []byte {
 		b = append(b, `,"args_bytes":`...)
 		b = strconv.AppendInt(b, e.ArgsBytes, 10)
 		b = append(b, `,"args_sha256":`...)
-		return appendQuoted(b, e.ArgsSHA256)
+		return AppendQuoted(b, e.ArgsSHA256)
 	}
 	return b
 }
@@ -170,16 +170,17 @@ func appendCounts(b []byte, counts map[string]int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendQuoted(b, k)
+		b = AppendQuoted(b, k)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(counts[k]), 10)
 	}
 	return append(b, '}')
 }
 
-// appendQuoted appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// so the result is always valid JSON.
-func appendQuoted(b []byte, s string) []byte {
+// AppendQuoted appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// so the result is always valid JSON. The broker quotes its own answers to
+// the client with it too.
+func AppendQuoted(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {

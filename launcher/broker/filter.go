@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+
+	"github.com/mcpbox/mcpbox/launcher/audit"
 )
 
 // CodeToolBlocked is the JSON-RPC error code of the broker's answer to a
@@ -102,7 +104,7 @@ func appendErrorReply(b, id []byte, code int, msg string) []byte {
 	b = append(b, `,"error":{"code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
-	b = appendQuoted(b, msg)
+	b = audit.AppendQuoted(b, msg)
 	return append(b, "}}\n"...)
 }
 
