@@ -16,10 +16,7 @@ import (
 // anyone could read if it were there.
 func grantHome(t *testing.T) string {
 	t.Helper()
-	home, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	home := testutil.TempDir(t)
 	if err := os.Chmod(home, 0o755); err != nil {
 		t.Fatal(err)
 	}

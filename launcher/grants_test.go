@@ -15,16 +15,6 @@ import (
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// tempDir is t.TempDir with its symlinks resolved.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestCodeArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -60,7 +50,7 @@ func TestCodeArgs(t *testing.T) {
 // credentials or a .env file.
 func TestResolveCommandOwnFiles(t *testing.T) {
 	node := testutil.RequiresCommand(t, "node")
-	root := tempDir(t)
+	root := testutil.TempDir(t)
 	home := filepath.Join(root, "home", "me")
 	u := grant.NewUser(home)
 	proj, hooks := filepath.Join(home, "proj"), filepath.Join(root, "opt", "hooks")
@@ -105,7 +95,7 @@ func TestResolveCommandOwnFiles(t *testing.T) {
 // that order, each bound from where its symlinks lead; a profile's mount
 // that a symlink takes to credentials is refused like a --mount.
 func TestGrantMounts(t *testing.T) {
-	root := tempDir(t)
+	root := testutil.TempDir(t)
 	home := filepath.Join(root, "home", "me")
 	notes, docs, ssh := filepath.Join(home, "notes"), filepath.Join(home, "docs"), filepath.Join(home, ".ssh")
 	for _, d := range []string{notes, docs, ssh} {

@@ -299,10 +299,7 @@ func TestTooBroad(t *testing.T) {
 }
 
 func TestLandings(t *testing.T) {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := testutil.TempDir(t)
 	// dir/a/f is a file; dir/l -> a (relative); dir/abs -> dir/l/f (absolute).
 	if err := os.Mkdir(filepath.Join(dir, "a"), 0o755); err != nil {
 		t.Fatal(err)
@@ -431,10 +428,7 @@ func TestHostRuntimeUserPaths(t *testing.T) {
 		user            UserPaths
 	}
 	setup := func(t *testing.T) fixture {
-		root, err := filepath.EvalSymlinks(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		root := testutil.TempDir(t)
 		f := fixture{root: root, home: filepath.Join(root, "srv", "u")}
 		f.ssh = filepath.Join(f.home, ".ssh")
 		for _, d := range []string{f.ssh, filepath.Join(root, "src")} {

@@ -67,6 +67,17 @@ func RequiresContainerd(t testing.TB) string {
 	return addr
 }
 
+// TempDir is t.TempDir with its symlinks resolved, for tests that compare
+// paths mcpbox has resolved (grants, runtime directories) with it.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // RepoRoot returns the repository's top directory (the one holding go.mod).
 func RepoRoot(t testing.TB) string {
 	t.Helper()

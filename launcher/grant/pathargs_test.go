@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpbox/mcpbox/internal/testutil"
+
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -22,10 +24,7 @@ type pathArgHome struct {
 
 func newPathArgHome(t *testing.T) *pathArgHome {
 	t.Helper()
-	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testutil.TempDir(t)
 	home := filepath.Join(root, "home", "me")
 	for _, d := range []string{"notes", "proj/sub", ".ssh", ".aws", "work", ".config/gcloud", "docs"} {
 		os.MkdirAll(filepath.Join(home, d), 0o755)

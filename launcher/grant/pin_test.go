@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpbox/mcpbox/internal/testutil"
+
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
 // TestPins: a bind's source is opened without following symlinks, and
 // what a process's root shows at the destination is compared with it.
 func TestPins(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	os.Mkdir(a, 0o755)
 	os.Mkdir(b, 0o755)

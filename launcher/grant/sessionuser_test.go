@@ -16,7 +16,7 @@ import (
 // does not start.
 func TestSessionUser(t *testing.T) {
 	testutil.RequiresRoot(t)
-	root := tempDir(t)
+	root := testutil.TempDir(t)
 	mk := func(name string, uid, gid int, mode os.FileMode, file bool) string {
 		p := filepath.Join(root, name)
 		if file {

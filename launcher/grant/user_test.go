@@ -10,21 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpbox/mcpbox/internal/testutil"
+
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
-// tempDir is t.TempDir with its symlinks resolved.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestResolvePath(t *testing.T) {
-	dir := tempDir(t)
+	dir := testutil.TempDir(t)
 	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
 	os.Symlink(filepath.Join(dir, "a", "b"), filepath.Join(dir, "l"))
 	t.Setenv("HOME", dir)
@@ -61,7 +53,7 @@ func TestResolvePath(t *testing.T) {
 // granted as it is, but one that a symlink leads somewhere a path argument
 // could not go is refused, with the target to name instead.
 func TestExplicitGrant(t *testing.T) {
-	root := tempDir(t)
+	root := testutil.TempDir(t)
 	home := filepath.Join(root, "home", "me")
 	ssh, notes, docs, outside := filepath.Join(home, ".ssh"), filepath.Join(home, "notes"), filepath.Join(home, "docs"), filepath.Join(root, "srv")
 	for _, d := range []string{ssh, notes, docs, outside} {
@@ -114,7 +106,7 @@ func TestCurrentUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := tempDir(t)
+	root := testutil.TempDir(t)
 	real := filepath.Join(root, "real-home")
 	os.MkdirAll(real, 0o755)
 	link := filepath.Join(root, "home-link")
