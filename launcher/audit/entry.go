@@ -178,7 +178,8 @@ func appendCounts(b []byte, counts map[string]int) []byte {
 }
 
 // AppendQuoted appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// so the result is always valid JSON. The broker quotes its own answers to
+// so the result is always valid JSON; U+2028, U+2029 and U+0085 are
+// escaped. The broker quotes its own answers to
 // the client with it too.
 func AppendQuoted(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
@@ -198,9 +199,15 @@ func AppendQuoted(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			b = append(b, `\ufffd`...)
-		} else {
+		case r == '\u2028' || r == '\u2029' || r == '\u0085':
+			// Line breaks to JavaScript or to Python's splitlines: escaped
+			// (the first two as encoding/json does), so that no reader
+			// splits the line.
+			b = append(b, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+		default:
 			b = append(b, s[i:i+size]...)
 		}
 		i += size

@@ -52,12 +52,17 @@ func TestAppendEntry(t *testing.T) {
 // TestAppendEntryValid: whatever a peer put in the fields, the line is
 // one JSON object on one line.
 func TestAppendEntryValid(t *testing.T) {
-	odd := "a\"\\\n\x00\x7f\xff\u2028</script>"
+	odd := "a\"\\\n\r\x00\x7f\xff\u2028\u2029\u0085</script>"
 	e := audit.Entry{Dir: odd, Kind: odd, ID: []byte(`"a` + "\n" + `"`), Method: odd, Tool: odd, ErrorCode: []byte(`{`),
 		Redacted: map[string]int{odd: 1}, Policy: odd, Finding: odd, Severity: odd, Detail: odd}
 	line := audit.AppendEntry(nil, &e)
 	if !json.Valid(line) || strings.Count(string(line), "\n") != 1 || line[len(line)-1] != '\n' {
 		t.Fatalf("not one JSON line: %q", line)
+	}
+	// No line break of any reader's (JavaScript's, Python's splitlines)
+	// inside the line.
+	if strings.ContainsAny(string(line[:len(line)-1]), "\r\u2028\u2029\u0085") {
+		t.Errorf("a line break inside the line: %q", line)
 	}
 	var back map[string]any
 	json.Unmarshal(line, &back)
