@@ -67,8 +67,8 @@ func collect(ctx context.Context, rt runtime.Runtime, runDir string, log *slog.L
 			continue
 		}
 		known[l.ID] = true
-		if ownerAlive(l.Owner.PID, l.Owner.Start) {
-			continue
+		if l.Owner.PID == "" || ownerAlive(l.Owner.PID, l.Owner.Start) {
+			continue // unread owner: never removed on a guess
 		}
 		if err := rt.Remove(ctx, l); err != nil {
 			errs = append(errs, fmt.Errorf("gc: %s: %w", l.ID, err))

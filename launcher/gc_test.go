@@ -59,12 +59,14 @@ func TestCollect(t *testing.T) {
 			live := sessionDir(t, runDir, "mcpbox-live-1", pid+" "+start+"\n")
 			dead := sessionDir(t, runDir, "mcpbox-dead-2", deadPID+" "+deadStart+"\n")
 			orphan := sessionDir(t, runDir, "mcpbox-orphan-3", deadPID+" "+deadStart+"\n") // its container never made
+			unread := sessionDir(t, runDir, "mcpbox-unread-6", deadPID+" "+deadStart+"\n") // its container's labels unreadable
 			rt := &fakeRuntime{listErr: tc.listErr, leftovers: []runtime.Leftover{
 				{ID: "mcpbox-live-1", Owner: runtime.Owner{PID: pid, Start: start, SessionDir: live}},
 				{ID: "mcpbox-dead-2", Owner: runtime.Owner{PID: deadPID, Start: deadStart, SessionDir: dead}},
 				{ID: "mcpbox-live-1", View: true, Owner: runtime.Owner{SessionDir: live}},
 				{ID: "mcpbox-gone-4", View: true, Owner: runtime.Owner{SessionDir: filepath.Join(runDir, "mcpbox-gone-4")}},
 				{ID: "mcpbox-else-5", View: true, Owner: runtime.Owner{SessionDir: "/elsewhere/mcpbox-else-5"}},
+				{ID: "mcpbox-unread-6"},
 			}}
 			removed, err := collect(context.Background(), rt, runDir, slog.New(slog.DiscardHandler))
 			if tc.listErr != nil {
@@ -81,8 +83,8 @@ func TestCollect(t *testing.T) {
 			if want := []string{"mcpbox-dead-2", "mcpbox-gone-4"}; !slices.Equal(rt.removed, want) {
 				t.Errorf("runtime asked to remove %v, want %v", rt.removed, want)
 			}
-			if !exists(live) || exists(dead) || exists(orphan) {
-				t.Errorf("dirs after gc: live %v (want true), dead %v, orphan %v (want false)", exists(live), exists(dead), exists(orphan))
+			if !exists(live) || !exists(unread) || exists(dead) || exists(orphan) {
+				t.Errorf("dirs after gc: live %v, unread %v (want true), dead %v, orphan %v (want false)", exists(live), exists(unread), exists(dead), exists(orphan))
 			}
 		})
 	}

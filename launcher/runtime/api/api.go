@@ -75,8 +75,10 @@ type Exit struct {
 
 // Leftover is a container or image view a session made.
 type Leftover struct {
-	ID    string
-	Owner Owner // PID and Start empty for an image view
+	ID string
+	// Owner: PID and Start are empty for an image view, and for a
+	// container whose labels could not be read (gc leaves it alone).
+	Owner Owner
 	// View marks an image view whose container was never created.
 	View bool
 }

@@ -368,7 +368,9 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
 		// The listing already holds the labels: no extra call per container.
 		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
+			// Listed without its owner: gc keeps it and its directory.
 			errs = append(errs, err)
+			out = append(out, api.Leftover{ID: c.ID()})
 			continue
 		}
 		l := info.Labels
