@@ -103,9 +103,12 @@ func Selftest(ctx context.Context, opts Options, st SelftestOptions) (*SelftestR
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var readErr error
+	// Read before the goroutine starts: opts.Stderr becomes pw below, and
+	// a report that wrote its other lines into its own pipe would hang.
+	stderr := opts.Stderr
 	go func() {
 		defer wg.Done()
-		readErr = rep.read(pr, opts.Stderr)
+		readErr = rep.read(pr, stderr)
 	}()
 	opts.Stderr = pw
 	opts.Stdin = bytes.NewReader(nil)
