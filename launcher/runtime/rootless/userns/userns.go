@@ -1,0 +1,288 @@
+// Package userns runs mcpbox again inside a user namespace of its own,
+// where it is root, so that the rootless runtime can make network
+// namespaces, nftables rules and containers without privileges on the host.
+//
+// The namespace maps exactly two ids of each kind: id 0 to the caller, so
+// that everything mcpbox makes (session directories, FIFOs, pins, audit
+// logs) belongs to the caller on the host, and id 1 to the first id of the
+// caller's subordinate range from /etc/subuid and /etc/subgid, written by
+// the setuid newuidmap and newgidmap of the uidmap package. The container
+// maps its own root to id 1 and the server's user to id 0: the server never
+// runs as root inside the sandbox, and what it writes into a read-write
+// grant belongs to the caller. Every other id is unmapped, so that a chown
+// to an id mcpbox did not mean fails instead of handing a file to a
+// subordinate id.
+//
+// A process joins its new user namespace's capabilities only by executing
+// a program once its ids are mapped, and the maps can be written only
+// after the process exists: so the child waits on a pipe until newuidmap
+// and newgidmap have run, then executes mcpbox once more (stage 2).
+//
+// It imports nothing of the launcher.
+package userns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// envStage marks a process that mcpbox started in its user namespace; the
+// value is "1:UID:GID" before the ids are mapped (the process waits on
+// fd 3, then executes itself again) and "2:UID:GID" after.
+const envStage = "MCPBOX_USERNS_STAGE"
+
+// syncFD is the pipe the child waits on until its ids are mapped.
+const syncFD = 3
+
+// Caller is the user who started mcpbox, with ids as the host sees them.
+type Caller struct {
+	UID, GID int
+	Name     string
+}
+
+// Inside reports whether this process runs in mcpbox's user namespace,
+// and for whom. Its own ids there are 0.
+func Inside() (Caller, bool) {
+	v := os.Getenv(envStage)
+	stage, c, err := parseStage(v)
+	if err != nil || stage != "2" {
+		return Caller{}, false
+	}
+	return c, true
+}
+
+func parseStage(v string) (string, Caller, error) {
+	f := strings.Split(v, ":")
+	if len(f) != 3 {
+		return "", Caller{}, fmt.Errorf("userns: %s=%q: not STAGE:UID:GID", envStage, v)
+	}
+	uid, err1 := strconv.Atoi(f[1])
+	gid, err2 := strconv.Atoi(f[2])
+	if err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+		return "", Caller{}, fmt.Errorf("userns: %s=%q: not STAGE:UID:GID", envStage, v)
+	}
+	c := Caller{UID: uid, GID: gid}
+	if u, err := user.LookupId(f[1]); err == nil {
+		c.Name = u.Username
+	}
+	return f[0], c, nil
+}
+
+// Continue is called first thing by main. In a stage-1 child it waits
+// until its ids are mapped and executes the program again, and does not
+// return; otherwise it returns at once. A stage-1 child whose parent
+// failed to map it exits with status 125.
+func Continue() {
+	stage, c, err := parseStage(os.Getenv(envStage))
+	if err != nil || stage != "1" {
+		return
+	}
+	sync := os.NewFile(syncFD, "userns-sync")
+	var b [1]byte
+	if n, _ := sync.Read(b[:]); n != 1 {
+		os.Exit(125) // the parent said why
+	}
+	sync.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	env := append(withoutStage(os.Environ()), fmt.Sprintf("%s=2:%d:%d", envStage, c.UID, c.GID))
+	err = unix.Exec("/proc/self/exe", append([]string{exe}, os.Args[1:]...), env)
+	fmt.Fprintf(os.Stderr, "mcpbox: rootless: execute itself in its user namespace: %v\n", err)
+	os.Exit(125)
+}
+
+func withoutStage(env []string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, envStage+"=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Range is a subordinate id range of /etc/subuid or /etc/subgid.
+type Range struct{ Start, Count int }
+
+// ErrNoRange is wrapped by Ranges when the caller has no subordinate range.
+var ErrNoRange = errors.New("no subordinate id range")
+
+// Ranges finds the caller's first subordinate uid and gid ranges, by name
+// or by uid as newuidmap matches them.
+func Ranges(c Caller) (uids, gids Range, err error) {
+	if uids, err = readRange("/etc/subuid", c.Name, c.UID); err != nil {
+		return
+	}
+	gids, err = readRange("/etc/subgid", c.Name, c.UID)
+	return
+}
+
+func readRange(file, name string, uid int) (Range, error) {
+	f, err := os.Open(file)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Range{}, fmt.Errorf("userns: %w", err)
+	}
+	if err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Split(strings.TrimSpace(sc.Text()), ":")
+			if len(fields) != 3 || (fields[0] != name && fields[0] != strconv.Itoa(uid)) {
+				continue
+			}
+			start, err1 := strconv.Atoi(fields[1])
+			count, err2 := strconv.Atoi(fields[2])
+			if err1 == nil && err2 == nil && start > 0 && count > 0 {
+				return Range{start, count}, nil
+			}
+		}
+	}
+	who := name
+	if who == "" {
+		who = strconv.Itoa(uid)
+	}
+	return Range{}, fmt.Errorf("userns: %w for %s in %s: the rootless runtime maps the sandbox's root to one of them; add one with `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s` (pick a range no other line of /etc/subuid uses; `mcpbox doctor` suggests one)", ErrNoRange, who, file, who)
+}
+
+// Tools finds newuidmap and newgidmap.
+func Tools() (newuidmap, newgidmap string, err error) {
+	find := func(name string) (string, error) {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+		for _, dir := range []string{"/usr/bin", "/usr/sbin", "/bin"} {
+			p := filepath.Join(dir, name)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("userns: %s not found: the rootless runtime needs it to map a subordinate id; install it with `sudo apt install uidmap`", name)
+	}
+	if newuidmap, err = find("newuidmap"); err != nil {
+		return
+	}
+	newgidmap, err = find("newgidmap")
+	return
+}
+
+// Reexec runs this program again with the same arguments, environment and
+// stdio in a new user namespace, waits for it, passes it the signals this
+// process gets, and returns its exit status (128+n for a signal). If this
+// process dies, the child gets SIGTERM, so that it stops its sandbox.
+func Reexec(c Caller) (int, error) {
+	uids, gids, err := Ranges(c)
+	if err != nil {
+		return 0, err
+	}
+	newuidmap, newgidmap, err := Tools()
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("userns: %w", err)
+	}
+	defer w.Close()
+	// Pdeathsig follows the thread that started the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       os.Args,
+		Env:        append(withoutStage(os.Environ()), fmt.Sprintf("%s=1:%d:%d", envStage, c.UID, c.GID)),
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: []*os.File{r},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			Pdeathsig:  syscall.SIGTERM,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		return 0, fmt.Errorf("userns: start mcpbox in a new user namespace: %w (does `unshare --user true` work? `mcpbox doctor` checks)", err)
+	}
+	r.Close()
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if err := mapIDs(newuidmap, pid, c.UID, uids); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, err
+	}
+	if err := mapIDs(newgidmap, pid, c.GID, gids); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, err
+	}
+	if _, err := w.Write([]byte{1}); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, fmt.Errorf("userns: %w", err)
+	}
+	w.Close()
+	return wait(cmd)
+}
+
+// mapIDs maps id 0 to the caller's id and id 1 to the first subordinate id.
+func mapIDs(tool, pid string, own int, r Range) error {
+	out, err := exec.Command(tool, pid, "0", strconv.Itoa(own), "1", "1", strconv.Itoa(r.Start), "1").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("userns: %s: %v: %s", filepath.Base(tool), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// wait passes signals to the child until it exits, and returns its status.
+func wait(cmd *exec.Cmd) (int, error) {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("userns: %w", err)
+	}
+	return 0, nil
+}
+
+// HostUID is the caller's uid on the host: the effective uid, or, inside
+// mcpbox's user namespace (where it is 0), the caller's.
+func HostUID() int {
+	if c, ok := Inside(); ok {
+		return c.UID
+	}
+	return os.Geteuid()
+}
