@@ -1,0 +1,446 @@
+// Package rootless runs sandboxes without a daemon and without root: runc
+// (or crun) driven through go-runc, from inside the user namespace that
+// package userns made, where mcpbox is root. The container gets a user
+// namespace of its own that maps its root to the namespace's id 1 (a
+// subordinate id on the host) and the server's user to id 0 (the caller),
+// so that the server never runs as root and what it writes into a
+// read-write grant belongs to the caller.
+//
+// Limits need cgroups the caller may write. Where a subtree is delegated
+// (see package cgroups) the container's cgroup is made under it; limits
+// whose controller is not delegated are taken out of the spec and listed by
+// Unenforced, for the launcher to say so or refuse.
+//
+// It implements launcher/runtime.Runtime and must not import the launcher,
+// sandbox or profiles.
+package rootless
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/mcpbox/mcpbox/launcher/runtime/api"
+)
+
+// Annotations mcpbox puts on its containers' specs, which runc lists back:
+// gc uses the owner to find containers whose mcpbox process is gone.
+const (
+	annotOwnerPID   = "io.mcpbox.owner.pid"
+	annotOwnerStart = "io.mcpbox.owner.start"
+	annotStarted    = "io.mcpbox.started"
+	annotCommand    = "io.mcpbox.command"
+	annotSessionDir = "io.mcpbox.session-dir"
+)
+
+// Options configure a rootless runtime.
+type Options struct {
+	// StateDir is runc's state directory (--root), the caller's own.
+	StateDir string
+	// Runtime is the OCI runtime binary: runc or crun.
+	Runtime string
+	// CgroupParent is the delegated cgroup under which each container
+	// gets its own ("" for none), and Controllers the limit controllers
+	// delegated there (memory, pids, cpu).
+	CgroupParent string
+	Controllers  []string
+}
+
+// Runtime runs containers with an OCI runtime binary.
+type Runtime struct {
+	opts Options
+}
+
+// ErrNotInUserNS is returned by Open outside mcpbox's user namespace.
+var ErrNotInUserNS = errors.New("rootless: not inside mcpbox's user namespace")
+
+// Open prepares the runtime: the state directory, and this process as the
+// subreaper of the containers it creates, so that it can wait for them.
+func Open(o Options) (*Runtime, error) {
+	if os.Geteuid() != 0 {
+		return nil, ErrNotInUserNS
+	}
+	if o.Runtime == "" {
+		p, err := Find()
+		if err != nil {
+			return nil, err
+		}
+		o.Runtime = p
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("rootless: state directory: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("rootless: become a subreaper: %w", err)
+	}
+	return &Runtime{opts: o}, nil
+}
+
+// Find looks for runc, then crun, in PATH and the usual directories.
+func Find() (string, error) {
+	for _, name := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+		for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+			if p := filepath.Join(dir, name); isExecutable(p) {
+				return p, nil
+			}
+		}
+	}
+	return "", errors.New("rootless: neither runc nor crun found: install one with `sudo apt install runc`")
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// Unenforced lists the limits of spec that this runtime cannot enforce:
+// the controllers that are not delegated.
+func (r *Runtime) Unenforced(spec *specs.Spec) []string {
+	var out []string
+	res := spec.Linux.Resources
+	if res == nil {
+		return nil
+	}
+	want := map[string]bool{
+		"memory": res.Memory != nil && res.Memory.Limit != nil,
+		"pids":   res.Pids != nil && res.Pids.Limit > 0,
+		"cpu":    res.CPU != nil && res.CPU.Quota != nil,
+	}
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		if want[c] && (r.opts.CgroupParent == "" || !slices.Contains(r.opts.Controllers, c)) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *Runtime) runc(logFile string) *runc.Runc {
+	return &runc.Runc{Command: r.opts.Runtime, Root: r.opts.StateDir, Log: logFile, LogFormat: runc.JSON}
+}
+
+// Close has nothing to release.
+func (r *Runtime) Close() error { return nil }
+
+// Image refuses: image roots come from containerd's content store.
+func (r *Runtime) Image(ctx context.Context, ref string) error {
+	return fmt.Errorf("rootless: image %s: image roots need containerd's image store, which only the containerd runtime has: run this profile as root with --runtime containerd, or use a profile without an image (rootfs host)", ref)
+}
+
+// ImageRoot refuses, as Image does.
+func (r *Runtime) ImageRoot(ctx context.Context, ref, id, sessionDir string) (api.ImageRoot, error) {
+	return nil, r.Image(ctx, ref)
+}
+
+// Create writes the bundle beside the spec's root and runs `runc create`.
+func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, err error) {
+	if cfg.Image != nil {
+		return nil, r.Image(ctx, cfg.Image.Name())
+	}
+	spec, err := r.adapt(cfg)
+	if err != nil {
+		return nil, err
+	}
+	bundle := filepath.Join(cfg.Owner.SessionDir, "bundle")
+	if err := os.Mkdir(bundle, 0o700); err != nil {
+		return nil, fmt.Errorf("rootless: bundle: %w", err)
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("rootless: spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		return nil, fmt.Errorf("rootless: bundle: %w", err)
+	}
+	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), exited: make(chan api.Exit, 1)}
+	if spec.Linux.CgroupsPath != "" && slices.Contains(r.opts.Controllers, "memory") {
+		c.memoryCgroup = spec.Linux.CgroupsPath
+	}
+	pidFile := filepath.Join(bundle, "pid")
+	io, err := runc.NewNullIO()
+	if err != nil {
+		return nil, fmt.Errorf("rootless: %w", err)
+	}
+	defer io.Close()
+	if err := c.runc().Create(ctx, cfg.ID, bundle, &runc.CreateOpts{IO: io, PidFile: pidFile}); err != nil {
+		err = fmt.Errorf("create container %s: %w%s", cfg.ID, err, c.logTail())
+		c.deleteState()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = errors.Join(err, c.Delete(dctx))
+		}
+	}()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return nil, fmt.Errorf("rootless: container %s: %w", cfg.ID, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return nil, fmt.Errorf("rootless: container %s: pid file %q", cfg.ID, b)
+	}
+	c.pid = pid
+	go c.reap()
+	return c, nil
+}
+
+// adapt is the session's spec with what a rootless container needs: its
+// own user namespace, /sys bound rather than mounted, devpts without a
+// group the namespace does not map, and the cgroup and limits that the
+// delegation allows. The session's spec is not changed.
+func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
+	var spec specs.Spec
+	b, err := json.Marshal(cfg.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("rootless: spec: %w", err)
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("rootless: spec: %w", err)
+	}
+	if spec.Process == nil || spec.Linux == nil {
+		return nil, errors.New("rootless: spec has no process or no linux section")
+	}
+	uid, gid := spec.Process.User.UID, spec.Process.User.GID
+	if uid == 0 || gid == 0 {
+		return nil, fmt.Errorf("rootless: spec runs the process as %d:%d: the rootless runtime never runs a server as root", uid, gid)
+	}
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: uid, HostID: 0, Size: 1}}
+	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: gid, HostID: 0, Size: 1}}
+	for i := range spec.Mounts {
+		m := &spec.Mounts[i]
+		switch {
+		case m.Type == "sysfs":
+			// A container that joins a network namespace its user
+			// namespace does not own may not mount sysfs.
+			*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "rro", "rnosuid", "rnoexec", "rnodev"}}
+		case m.Type == "devpts":
+			m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "gid=") })
+		}
+	}
+	spec.Mounts = slices.DeleteFunc(spec.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" })
+	r.limit(&spec, cfg.ID)
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	command := cfg.Owner.Command
+	if len(command) > 1024 {
+		command = command[:1024]
+	}
+	spec.Annotations[annotOwnerPID] = cfg.Owner.PID
+	spec.Annotations[annotOwnerStart] = cfg.Owner.Start
+	spec.Annotations[annotStarted] = cfg.Owner.Started.UTC().Format(time.RFC3339)
+	spec.Annotations[annotCommand] = command
+	spec.Annotations[annotSessionDir] = cfg.Owner.SessionDir
+	return &spec, nil
+}
+
+// limit keeps the limits whose controller is delegated, under a cgroup of
+// the container's own in the delegated subtree, and drops the others.
+func (r *Runtime) limit(spec *specs.Spec, id string) {
+	res := spec.Linux.Resources
+	spec.Linux.CgroupsPath = ""
+	if res == nil {
+		return
+	}
+	// runc ignores the device cgroup when rootless; the seccomp filter
+	// and the bound device nodes are what restrict devices.
+	res.Devices = nil
+	has := func(c string) bool { return r.opts.CgroupParent != "" && slices.Contains(r.opts.Controllers, c) }
+	if !has("memory") {
+		res.Memory = nil
+	}
+	if !has("pids") {
+		res.Pids = nil
+	}
+	if !has("cpu") {
+		res.CPU = nil
+	}
+	if res.Memory == nil && res.Pids == nil && res.CPU == nil {
+		spec.Linux.Resources = nil
+		return
+	}
+	spec.Linux.CgroupsPath = filepath.Join(r.opts.CgroupParent, id)
+}
+
+// container is one runc container.
+type container struct {
+	rt           *Runtime
+	id           string
+	bundle       string
+	log          string
+	pid          int
+	memoryCgroup string // the container's memory cgroup path, when delegated
+	exited       chan api.Exit
+	oom          bool
+	once         sync.Once
+}
+
+func (c *container) runc() *runc.Runc        { return c.rt.runc(c.log) }
+func (c *container) ID() string              { return c.id }
+func (c *container) Pid() uint32             { return uint32(c.pid) }
+func (c *container) Exited() <-chan api.Exit { return c.exited }
+func (c *container) Start(ctx context.Context) error {
+	if err := c.runc().Start(ctx, c.id); err != nil {
+		return fmt.Errorf("start container %s: %w%s", c.id, err, c.logTail())
+	}
+	return nil
+}
+
+// reap waits for the container's first process, which this process adopts
+// as subreaper once `runc create` has exited.
+func (c *container) reap() {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(c.pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		exit := api.Exit{}
+		switch {
+		case err != nil:
+			exit.Err = fmt.Errorf("rootless: wait for container %s: %w", c.id, err)
+		case ws.Signaled():
+			exit.Code = 128 + int(ws.Signal())
+		default:
+			exit.Code = ws.ExitStatus()
+		}
+		c.oom = c.oomKilled()
+		c.exited <- exit
+		return
+	}
+}
+
+// oomKilled reads the kernel's OOM kill count of the container's memory
+// cgroup, when it has one.
+func (c *container) oomKilled() bool {
+	if c.memoryCgroup == "" {
+		return false
+	}
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", c.memoryCgroup, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", c.memoryCgroup, "memory.events"),
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *container) OOMKilled() bool { return c.oom }
+
+// Signal signals the first process; with all, every process of the
+// container: SIGKILL to the first process of a pid namespace kills them
+// all, other signals go through runc.
+func (c *container) Signal(ctx context.Context, sig syscall.Signal, all bool) error {
+	if !all || sig == syscall.SIGKILL {
+		if err := unix.Kill(c.pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal container %s: %w", c.id, err)
+		}
+		return nil
+	}
+	return c.runc().Kill(ctx, c.id, int(sig), &runc.KillOpts{All: true})
+}
+
+// Delete kills what still runs, deletes runc's state and the bundle.
+func (c *container) Delete(ctx context.Context) error {
+	var err error
+	c.once.Do(func() {
+		if c.pid > 0 {
+			unix.Kill(c.pid, unix.SIGKILL)
+		}
+		err = c.runc().Delete(ctx, c.id, &runc.DeleteOpts{Force: true})
+		if err != nil && !notExist(err) {
+			err = fmt.Errorf("delete container %s: %w", c.id, err)
+		} else {
+			err = nil
+		}
+		c.deleteState()
+	})
+	return err
+}
+
+// deleteState removes the bundle, and the cgroup runc may leave behind.
+func (c *container) deleteState() {
+	os.RemoveAll(c.bundle)
+}
+
+func notExist(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "does not exist") || strings.Contains(s, "not exist")
+}
+
+// logTail is the runtime's last error messages, for an error.
+func (c *container) logTail() string {
+	b, err := os.ReadFile(c.log)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	var msgs []string
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") {
+			msgs = append(msgs, e.Msg)
+		}
+	}
+	if len(msgs) == 0 {
+		return ": " + string(bytes.TrimSpace(b))
+	}
+	return ": " + strings.Join(msgs, "; ")
+}
+
+// Leftovers lists the containers in the state directory with the owner
+// their annotations name.
+func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
+	list, err := r.runc("").List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rootless: list containers: %w", err)
+	}
+	var out []api.Leftover
+	for _, c := range list {
+		a := c.Annotations
+		l := api.Leftover{ID: c.ID}
+		if a != nil {
+			l.Owner = api.Owner{PID: a[annotOwnerPID], Start: a[annotOwnerStart], Command: a[annotCommand], SessionDir: a[annotSessionDir]}
+			l.Owner.Started, _ = time.Parse(time.RFC3339, a[annotStarted])
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Remove kills and deletes one leftover container.
+func (r *Runtime) Remove(ctx context.Context, l api.Leftover) error {
+	rc := r.runc("")
+	if err := rc.Delete(ctx, l.ID, &runc.DeleteOpts{Force: true}); err != nil && !notExist(err) {
+		return fmt.Errorf("rootless: delete %s: %w", l.ID, err)
+	}
+	return nil
+}
