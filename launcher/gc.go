@@ -29,20 +29,20 @@ func Connect(ctx context.Context, address, namespace string) (*containerd.Client
 }
 
 // GC removes the containers and session directories of sessions whose
-// mcpbox process is gone, and returns the ids it removed.
-func GC(ctx context.Context, address, namespace, runDir string, log *slog.Logger) ([]string, error) {
+// mcpbox process is gone, in the runtime and run directory of opts, and
+// returns the ids it removed.
+func GC(ctx context.Context, opts Options) ([]string, error) {
+	opts.setDefaults()
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if runDir == "" {
-		runDir = DefaultRunDir
-	}
-	rt, err := ctrd.Open(address, namespace)
+	rt, err := openRuntime(opts)
 	if err != nil {
 		return nil, err
 	}
 	defer rt.Close()
-	return collect(ctx, rt, runDir, log)
+	return collect(ctx, rt, opts.RunDir, log)
 }
 
 // collect is GC through an open runtime: containers whose owner is dead,
@@ -136,6 +136,9 @@ func collectDirs(runDir string, known map[string]bool) ([]string, error) {
 
 // openRuntime connects to the runtime a session runs in.
 func openRuntime(opts Options) (runtime.Runtime, error) {
+	if opts.isRootless() {
+		return openRootless(opts)
+	}
 	rt, err := ctrd.Open(opts.Address, opts.Namespace)
 	if err != nil {
 		return nil, err

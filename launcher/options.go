@@ -103,6 +103,15 @@ type Options struct {
 	Stderr io.Writer
 
 	Logger *slog.Logger
+
+	// Runtime is the runtime sessions run in: RuntimeContainerd (the
+	// default) or RuntimeRootless, which needs this process to run in
+	// mcpbox's user namespace (cmd/mcpbox re-executes itself there).
+	Runtime string
+	// RequireLimits refuses to start a server whose memory, pids or CPU
+	// limit the runtime cannot enforce (rootless without a delegated
+	// cgroup), instead of saying so on stderr.
+	RequireLimits bool
 }
 
 func (o *Options) setDefaults() {
@@ -111,6 +120,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
+	}
+	if o.isRootless() && (o.RunDir == "" || o.RunDir == DefaultRunDir) {
+		// An error here shows again, with its fix, when the runtime opens.
+		if dir, err := rootlessRunDir(); err == nil {
+			o.RunDir = dir
+		}
 	}
 	if o.RunDir == "" {
 		o.RunDir = DefaultRunDir

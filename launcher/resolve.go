@@ -194,12 +194,16 @@ func grantMounts(opts Options, prof *profiles.Profile, cmd *command, u grant.Use
 	for _, m := range cmd.mounts {
 		users = append(users, grant.Grant{Mount: m, What: "the server's own files " + m.Source})
 	}
-	if uid, gid, err = grant.SessionUser(users, opts.Logger); err != nil {
+	sessionUser := grant.SessionUser
+	if opts.isRootless() {
+		sessionUser = grant.RootlessSessionUser
+	}
+	if uid, gid, err = sessionUser(users, opts.Logger); err != nil {
 		return nil, 0, 0, grantUsage(err)
 	}
 	for i, g := range fromProfile {
 		if isState[i] {
-			if err := ensureStateDir(g.Source, uid, gid); err != nil {
+			if err := ensureStateDir(opts, g.Source, uid, gid); err != nil {
 				return nil, 0, 0, err
 			}
 		}
@@ -280,11 +284,11 @@ func mergeLimits(p profiles.Limits, flags sandbox.Limits) sandbox.Limits {
 
 // ensureStateDir creates a server's state directory, owned by the user the
 // server runs as.
-func ensureStateDir(dir string, uid, gid uint32) error {
+func ensureStateDir(opts Options, dir string, uid, gid uint32) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("launcher: state dir: %w", err)
 	}
-	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+	if err := opts.chownForSandbox(dir, uid, gid); err != nil {
 		return fmt.Errorf("launcher: state dir: %w", err)
 	}
 	return nil
@@ -382,7 +386,7 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 		allow = nil
 	}
 	// The install runs as nobody, who owns its work directory.
-	if err := os.Chown(plan.WorkDir, sandbox.DefaultUID, sandbox.DefaultGID); err != nil {
+	if err := opts.chownForSandbox(plan.WorkDir, sandbox.DefaultUID, sandbox.DefaultGID); err != nil {
 		return fmt.Errorf("launcher: install dir: %w", err)
 	}
 	// The work directory stays executable although writable: install

@@ -128,7 +128,7 @@ func (s *session) makeFifos() ([]sandbox.Mount, error) {
 		if err := unix.Mkfifo(p, 0o600); err != nil {
 			return nil, fmt.Errorf("launcher: fifo %s: %w", p, err)
 		}
-		if err := os.Chown(p, int(s.job.uid), int(s.job.gid)); err != nil {
+		if err := s.opts.chownForSandbox(p, s.job.uid, s.job.gid); err != nil {
 			return nil, fmt.Errorf("launcher: fifo %s: %w", p, err)
 		}
 	}

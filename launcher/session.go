@@ -120,6 +120,11 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	if err := s.prepare(ctx, rt, runtimeMounts, filter); err != nil {
 		return err
 	}
+	if u, ok := rt.(interface{ Unenforced(*specs.Spec) []string }); ok {
+		if err := s.announceUnenforced(u.Unenforced(s.ociSpec)); err != nil {
+			return err
+		}
+	}
 	phase("spec")
 	return s.run(ctx, rt, phase)
 }
@@ -147,8 +152,9 @@ func (s *session) seccompProfile() (*specs.LinuxSeccomp, error) {
 	if err != nil {
 		return nil, err
 	}
-	// containerd's runc runs hooks as the host's root.
-	mfd := memfd.Choose(s.opts.Memfd, host, true, s.initPath)
+	// containerd's runc runs hooks as the host's root; the rootless
+	// runtime's runc as root of mcpbox's user namespace only.
+	mfd := memfd.Choose(s.opts.Memfd, host, !s.opts.isRootless(), s.initPath)
 	s.log.Info("memfd", "mode", mfd.Mode, "detail", mfd.Why)
 	s.memfd = mfd.Mode
 	o := s.opts.Observe

@@ -15,11 +15,14 @@ func gcCommand() *cli.Command {
 		Name:         "gc",
 		Usage:        "remove containers and files left by mcpbox sessions whose process is gone",
 		Action: func(c *cli.Context) error {
+			if done, err := enterRootless(c); done {
+				return err
+			}
 			log, err := logger(c)
 			if err != nil {
 				return err
 			}
-			removed, err := launcher.GC(c.Context, c.String("containerd-address"), c.String("namespace"), c.String("run-dir"), log)
+			removed, err := launcher.GC(c.Context, launcher.Options{Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"), Logger: log, Runtime: runtimeKind(c)})
 			for _, id := range removed {
 				fmt.Fprintf(os.Stderr, "removed %s\n", id)
 			}

@@ -50,6 +50,9 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
+	if done, err := enterRootless(c); done {
+		return err
+	}
 	log, err := logger(c)
 	if err != nil {
 		return err
@@ -62,6 +65,7 @@ func runAction(c *cli.Context) error {
 		Address:          c.String("containerd-address"),
 		Namespace:        c.String("namespace"),
 		RunDir:           c.String("run-dir"),
+		Runtime:          runtimeKind(c),
 		Profile:          c.String("profile"),
 		FindLinks:        c.String("find-links"),
 		Command:          c.Args().Slice(),

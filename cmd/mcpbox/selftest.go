@@ -27,6 +27,9 @@ func selftestCommand() *cli.Command {
 			&cli.StringFlag{Name: "probe", Usage: "path of mcpbox-probe", DefaultText: "next to mcpbox", Hidden: true},
 		},
 		Action: func(c *cli.Context) error {
+			if done, err := enterRootless(c); done {
+				return err
+			}
 			log, err := logger(c)
 			if err != nil {
 				return err
@@ -39,6 +42,7 @@ func selftestCommand() *cli.Command {
 				Address:   c.String("containerd-address"),
 				Namespace: c.String("namespace"),
 				RunDir:    c.String("run-dir"),
+				Runtime:   runtimeKind(c),
 				Profile:   c.String("profile"),
 				Memfd:     memfd,
 				Stderr:    os.Stderr,

@@ -42,6 +42,9 @@ func trialCommand() *cli.Command {
 }
 
 func trialAction(c *cli.Context) error {
+	if done, err := enterRootless(c); done {
+		return err
+	}
 	log, err := logger(c)
 	if err != nil {
 		return err
@@ -55,7 +58,8 @@ func trialAction(c *cli.Context) error {
 	}
 	session := launcher.Options{
 		Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
-		Env: c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
+		Runtime: runtimeKind(c),
+		Env:     c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
 	}
 	opts := trial.Options{
 		Command:  c.Args().Slice(),

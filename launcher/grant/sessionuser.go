@@ -17,9 +17,17 @@ type Grant struct {
 }
 
 // ids are a uid and gid the server can run as.
-type ids struct{ uid, gid uint32 }
+type ids struct {
+	uid, gid uint32
+	// you marks the caller seen from inside mcpbox's user namespace
+	// (uid and gid 0 there), whom the rootless runtime runs servers as.
+	you bool
+}
 
 func (i ids) String() string {
+	if i.you {
+		return "you (the rootless runtime runs the server as your user, with your primary group and no other groups)"
+	}
 	if i.uid == sandbox.DefaultUID {
 		return fmt.Sprintf("nobody (uid %d, gid %d)", i.uid, i.gid)
 	}
@@ -57,14 +65,14 @@ func SessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) 
 		if st.Gid == 0 {
 			st.Gid = sandbox.DefaultGID
 		}
-		return ids{st.Uid, st.Gid}, true
+		return ids{uid: st.Uid, gid: st.Gid}, true
 	}
 	for _, g := range grants {
 		if c, ok := owner(g); ok && !g.ReadOnly {
 			add(c)
 		}
 	}
-	nobody := ids{sandbox.DefaultUID, sandbox.DefaultGID}
+	nobody := ids{uid: sandbox.DefaultUID, gid: sandbox.DefaultGID}
 	add(nobody)
 	for _, g := range grants {
 		if c, ok := owner(g); ok && g.ReadOnly {
@@ -74,7 +82,7 @@ func SessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) 
 	for _, g := range grants {
 		var st syscall.Stat_t
 		if syscall.Stat(g.Source, &st) == nil && st.Gid != 0 {
-			add(ids{sandbox.DefaultUID, st.Gid})
+			add(ids{uid: sandbox.DefaultUID, gid: st.Gid})
 		}
 	}
 	var first error
@@ -91,6 +99,20 @@ func SessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) 
 		}
 	}
 	return 0, 0, &Error{Err: first}
+}
+
+// RootlessSessionUser is SessionUser for the rootless runtime, which
+// runs this process inside mcpbox's user namespace: there the caller is
+// uid and gid 0, other users' files show an unmapped owner, and the only
+// user a server can run as is the caller (with the primary group only).
+// It checks that the caller can use every grant as the kernel will judge
+// the server, and returns the ids the server has inside the sandbox:
+// nobody's, which the sandbox's user namespace maps to the caller.
+func RootlessSessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) {
+	if err := usable(grants, ids{you: true}); err != nil {
+		return 0, 0, &Error{Err: err}
+	}
+	return sandbox.DefaultUID, sandbox.DefaultGID, nil
 }
 
 // usable checks that the server, run as c, can use every grant.
@@ -182,6 +204,10 @@ func permits(st *syscall.Stat_t, c ids, want uint32) bool {
 func grantError(g Grant, c ids, p string, st *syscall.Stat_t, verb string) error {
 	hint := "make it accessible (chmod o+rX " + p + ") or grant a copy the server can read"
 	switch {
+	case c.you && verb == "write":
+		hint = "grant it read-only, or grant a directory of yours"
+	case c.you:
+		hint = "grant a path you can read, or a copy of it"
 	case verb == "write" && st.Uid == 0:
 		hint = "mcpbox never runs a server as root: chown it to your user (the server then runs as that user), or grant it read-only"
 	case verb == "write":

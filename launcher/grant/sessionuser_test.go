@@ -55,7 +55,7 @@ func TestSessionUser(t *testing.T) {
 	data := mk("data", 0, 0, 0o755, false)
 	mk("data/locked", 0, 0, 0o700, false)
 
-	nobody := ids{sandbox.DefaultUID, sandbox.DefaultGID}
+	nobody := ids{uid: sandbox.DefaultUID, gid: sandbox.DefaultGID}
 	for _, tc := range []struct {
 		name   string
 		grants []Grant
@@ -63,10 +63,10 @@ func TestSessionUser(t *testing.T) {
 		err    []string
 	}{
 		{"readable by all", []Grant{ro(open)}, nobody, nil},
-		{"0700 directory of a user", []Grant{ro(private), ro(open)}, ids{4321, 4321}, nil},
-		{"0600 file of a user", []Grant{ro(privateFile)}, ids{4321, 4321}, nil},
-		{"group-readable only", []Grant{ro(groupOnly)}, ids{sandbox.DefaultUID, 4444}, nil},
-		{"read-write grant's owner first", []Grant{ro(open), rw(mine)}, ids{4321, 4321}, nil},
+		{"0700 directory of a user", []Grant{ro(private), ro(open)}, ids{uid: 4321, gid: 4321}, nil},
+		{"0600 file of a user", []Grant{ro(privateFile)}, ids{uid: 4321, gid: 4321}, nil},
+		{"group-readable only", []Grant{ro(groupOnly)}, ids{uid: sandbox.DefaultUID, gid: 4444}, nil},
+		{"read-write grant's owner first", []Grant{ro(open), rw(mine)}, ids{uid: 4321, gid: 4321}, nil},
 		{"root's, writable by all", []Grant{rw(rootShared)}, nobody, nil},
 		{"0700 directory of root", []Grant{ro(rootPrivate)}, ids{}, []string{"--mount " + rootPrivate, "cannot work", "mode 0700", "not let it read", "never runs a server as root", "chmod o+rX " + rootPrivate}},
 		{"root's, granted read-write", []Grant{rw(rootRO)}, ids{}, []string{"not let it write", "never runs a server as root", "read-only"}},
@@ -88,7 +88,7 @@ func TestSessionUser(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || (ids{uid, gid}) != tc.want {
+		if err != nil || (ids{uid: uid, gid: gid}) != tc.want {
 			t.Errorf("%s: SessionUser = %d:%d, %v; want %v", tc.name, uid, gid, err, tc.want)
 		}
 	}

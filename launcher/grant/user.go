@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -45,7 +46,7 @@ func CurrentUser(own ...string) User {
 	if u.home != "" {
 		homes = append(homes, u.home)
 	}
-	if pw, err := user.LookupId(strconv.Itoa(os.Geteuid())); err == nil {
+	if pw, err := user.LookupId(strconv.Itoa(userns.HostUID())); err == nil {
 		homes = append(homes, pw.HomeDir)
 	}
 	// Under sudo the invoking user's home is as much the user's as

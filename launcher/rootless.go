@@ -1,0 +1,119 @@
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
+)
+
+// The runtimes a session can run in (Options.Runtime).
+const (
+	RuntimeAuto       = "auto"
+	RuntimeContainerd = "containerd"
+	RuntimeRootless   = "rootless"
+)
+
+// isRootless reports whether sessions run in the rootless runtime: this
+// process is mcpbox again inside its user namespace (see userns), where it
+// is root of its own namespaces but nobody's root on the host.
+func (o Options) isRootless() bool { return o.Runtime == RuntimeRootless }
+
+// rootlessStateDir is where the rootless runtime keeps its state and
+// sessions: $XDG_RUNTIME_DIR/mcpbox, else /tmp/mcpbox-UID. Either must
+// belong to the caller and be closed to others; another user's directory
+// at the fallback path is refused, never used.
+func rootlessStateDir(c userns.Caller) (string, error) {
+	if x := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+		return filepath.Join(x, "mcpbox"), nil
+	}
+	dir := filepath.Join(os.TempDir(), "mcpbox-"+strconv.Itoa(c.UID))
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("launcher: rootless state directory: %w", err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("launcher: rootless state directory: %w", err)
+	}
+	// Inside the user namespace the caller is uid 0.
+	if !st.IsDir() || !ownedByRoot(st) || st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("launcher: rootless state directory %s is not a directory of yours closed to others (mode 0700): remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir)
+	}
+	return dir, nil
+}
+
+// openRootless opens the rootless runtime and moves the run directory
+// under its state directory when it was left at the root default.
+func openRootless(opts Options) (*rootless.Runtime, error) {
+	c, ok := userns.Inside()
+	if !ok {
+		return nil, fmt.Errorf("launcher: %w: run mcpbox itself with --runtime rootless, not the launcher", rootless.ErrNotInUserNS)
+	}
+	dir, err := rootlessStateDir(c)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := rootless.Open(rootless.Options{StateDir: filepath.Join(dir, "runc")})
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	return rt, nil
+}
+
+// rootlessRunDir is the sessions' directory of the rootless runtime.
+func rootlessRunDir() (string, error) {
+	c, ok := userns.Inside()
+	if !ok {
+		return "", rootless.ErrNotInUserNS
+	}
+	dir, err := rootlessStateDir(c)
+	if err != nil {
+		return "", err
+	}
+	dir = filepath.Join(dir, "sessions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("launcher: rootless run directory: %w", err)
+	}
+	return dir, nil
+}
+
+// chownForSandbox gives a file mcpbox made for the server to the server's
+// user. In the rootless runtime the server's user is the caller, who owns
+// the file already (uid 0 of mcpbox's namespace): nothing to do.
+func (o Options) chownForSandbox(path string, uid, gid uint32) error {
+	if o.isRootless() {
+		return nil
+	}
+	return os.Chown(path, int(uid), int(gid))
+}
+
+// announceUnenforced says which limits the rootless runtime cannot
+// enforce, and how to fix it; with RequireLimits it refuses instead.
+func (s *session) announceUnenforced(missing []string) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	c, _ := userns.Inside()
+	name := c.Name
+	if name == "" {
+		name = strconv.Itoa(c.UID)
+	}
+	msg := fmt.Sprintf("limits not enforced: %s (no cgroup is delegated to you; fix: `sudo mcpbox setup rootless --user %s`, once per boot)", strings.Join(missing, ", "), name)
+	if s.opts.RequireLimits {
+		return &UsageError{Err: fmt.Errorf("rootless: %s; the server is not started because limits are required", msg)}
+	}
+	fmt.Fprintf(s.opts.Stderr, "mcpbox: rootless: %s\n", msg)
+	return nil
+}
+
+// ownedByRoot reports whether uid 0 owns the file: the caller, inside
+// mcpbox's user namespace.
+func ownedByRoot(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
+}
