@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ var helpers = map[string]func(args []string) (any, error){
 	"v1":    helperV1,
 	"hog":   helperHog,
 	"enter": helperEnter,
+	"dial":  helperDial,
 }
 
 func TestMain(m *testing.M) {
@@ -294,4 +296,15 @@ func helperEnter(args []string) (any, error) {
 		r.Moved = err.Error()
 	}
 	return r, nil
+}
+
+// helperDial connects to the session bus the way StartScope does, from
+// inside the user namespace, and says whether the bus let it in.
+func helperDial([]string) (any, error) {
+	conn, err := userBus(realHost(DefaultRoot))(context.Background())
+	if err != nil {
+		return err.Error(), nil
+	}
+	conn.Close()
+	return "connected", nil
 }

@@ -30,8 +30,7 @@ const supervisor = "supervisor"
 // now on are in the leaf, beside the session cgroups runc will create.
 //
 // It works on cgroup v2 (unified) hosts only: systemd delegates no cgroup v1
-// controller to users. It may run inside mcpbox's user namespace: it
-// authenticates to the bus as the user's uid on the host.
+// controller to users. It may run inside mcpbox's user namespace.
 func StartScope(ctx context.Context, unitName string, pid int) (Delegation, error) {
 	h := realHost(DefaultRoot)
 	l, err := h.layout()
@@ -78,8 +77,10 @@ func userBus(h host) busDialer {
 			if err != nil {
 				return nil, err
 			}
-			// The bus compares this uid with the socket's peer
-			// credentials, which it sees as the host's.
+			// godbus (v5.1, v5.2) sends no identity with EXTERNAL,
+			// so the bus takes the socket's credentials, which it
+			// sees as the host's uid. Were one sent, it would have
+			// to be that uid, not this namespace's 0.
 			if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(uid))}); err != nil {
 				conn.Close()
 				return nil, err

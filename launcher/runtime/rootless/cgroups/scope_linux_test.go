@@ -338,3 +338,40 @@ func TestEnterAsUser(t *testing.T) {
 		t.Errorf("the leaf: owner %d, %v: want it made by the user", st.Uid, err)
 	}
 }
+
+// TestUserBusFromUserNamespace: StartScope's connection is accepted by a
+// session bus of the user's from inside mcpbox's user namespace, where the
+// user is uid 0 (the bus sees the socket's peer as the host's uid).
+func TestUserBusFromUserNamespace(t *testing.T) {
+	testutil.RequiresRoot(t)
+	daemon := testutil.RequiresCommand(t, "dbus-daemon")
+	sock := filepath.Join(sharedDir(t), "bus")
+	cmd := exec.Command(daemon, "--session", "--nofork", "--nopidfile", "--address=unix:path="+sock, "--print-address=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	cmd.Dir = "/"
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("dbus-daemon as nobody: %v\n%s", err, stderr.String())
+	}
+
+	helper := asUser(t, false, "dial")
+	helper.Env = append(helper.Env, "DBUS_SESSION_BUS_ADDRESS="+strings.TrimSpace(addr))
+	var got string
+	runHelper(t, helper, &got)
+	if got != "connected" {
+		t.Errorf("from the user namespace: %s", got)
+	}
+}
