@@ -15,6 +15,9 @@ have nsenter || need_pkgs+=(util-linux)
 # and mount inside the sandbox to be caught doing it.
 have strace || need_pkgs+=(strace)
 have mount || need_pkgs+=(mount)
+# The cgroups tests ask a fake systemd for a delegated scope over a private
+# bus of their own.
+have dbus-daemon || need_pkgs+=(dbus-daemon)
 [ -e /usr/include/seccomp.h ] || need_pkgs+=(libseccomp-dev)
 have gcc || need_pkgs+=(gcc)
 have pkg-config || need_pkgs+=(pkg-config)

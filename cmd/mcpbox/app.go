@@ -42,7 +42,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "memfd", Value: "auto", EnvVars: []string{"MCPBOX_MEMFD"}, Usage: "how sandboxes keep code written into memory from running: " +
 				"hook (a runc hook sets vm.memfd_noexec=2 in each sandbox; Linux 6.6+), deny (memfd_create fails inside), or auto (hook where it works, else deny)"},
 		},
-		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), versionCommand()},
+		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), setupCommand(), versionCommand()},
 		HideVersion: true,
 		// A value like --env LIST=a,b must arrive whole.
 		DisableSliceFlagSeparator: true,
