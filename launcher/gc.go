@@ -37,7 +37,7 @@ func GC(ctx context.Context, opts Options) ([]string, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rt, err := openRuntime(opts)
+	rt, err := openRuntime(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +135,9 @@ func collectDirs(runDir string, known map[string]bool) ([]string, error) {
 }
 
 // openRuntime connects to the runtime a session runs in.
-func openRuntime(opts Options) (runtime.Runtime, error) {
+func openRuntime(ctx context.Context, opts Options) (runtime.Runtime, error) {
 	if opts.isRootless() {
-		return openRootless(opts)
+		return openRootless(ctx, opts)
 	}
 	rt, err := ctrd.Open(opts.Address, opts.Namespace)
 	if err != nil {

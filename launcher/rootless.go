@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func rootlessStateDir(c userns.Caller) (string, error) {
 
 // openRootless opens the rootless runtime and moves the run directory
 // under its state directory when it was left at the root default.
-func openRootless(opts Options) (*rootless.Runtime, error) {
+func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) {
 	c, ok := userns.Inside()
 	if !ok {
 		return nil, fmt.Errorf("launcher: %w: run mcpbox itself with --runtime rootless, not the launcher", rootless.ErrNotInUserNS)
@@ -58,7 +59,7 @@ func openRootless(opts Options) (*rootless.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := rootless.Open(rootless.Options{StateDir: filepath.Join(dir, "runc")})
+	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(dir, "runc"), UID: c.UID})
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
@@ -94,16 +95,11 @@ func (o Options) chownForSandbox(path string, uid, gid uint32) error {
 
 // announceUnenforced says which limits the rootless runtime cannot
 // enforce, and how to fix it; with RequireLimits it refuses instead.
-func (s *session) announceUnenforced(missing []string) error {
+func (s *session) announceUnenforced(missing []string, fix string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	c, _ := userns.Inside()
-	name := c.Name
-	if name == "" {
-		name = strconv.Itoa(c.UID)
-	}
-	msg := fmt.Sprintf("limits not enforced: %s (no cgroup is delegated to you; fix: `sudo mcpbox setup rootless --user %s`, once per boot)", strings.Join(missing, ", "), name)
+	msg := fmt.Sprintf("limits not enforced: %s (%s)", strings.Join(missing, ", "), fix)
 	if s.opts.RequireLimits {
 		return &UsageError{Err: fmt.Errorf("rootless: %s; the server is not started because limits are required", msg)}
 	}

@@ -88,7 +88,7 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 	phase("seccomp")
 
-	rt, err := openRuntime(opts)
+	rt, err := openRuntime(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,9 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	if err := s.prepare(ctx, rt, runtimeMounts, filter); err != nil {
 		return err
 	}
-	if u, ok := rt.(interface{ Unenforced(*specs.Spec) []string }); ok {
+	if u, ok := rt.(interface {
+		Unenforced(*specs.Spec) ([]string, string)
+	}); ok {
 		if err := s.announceUnenforced(u.Unenforced(s.ociSpec)); err != nil {
 			return err
 		}

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcpbox/mcpbox/launcher/runtime/api"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/cgroups"
 )
 
 // Annotations mcpbox puts on its containers' specs, which runc lists back:
@@ -54,16 +55,16 @@ type Options struct {
 	StateDir string
 	// Runtime is the OCI runtime binary: runc or crun.
 	Runtime string
-	// CgroupParent is the delegated cgroup under which each container
-	// gets its own ("" for none), and Controllers the limit controllers
-	// delegated there (memory, pids, cpu).
-	CgroupParent string
-	Controllers  []string
+	// UID is the caller's uid on the host, whose delegated cgroup
+	// subtree, if any, holds the containers' cgroups.
+	UID int
 }
 
 // Runtime runs containers with an OCI runtime binary.
 type Runtime struct {
 	opts Options
+	// cg is where containers' cgroups go, and which limits work there.
+	cg cgroups.Delegation
 }
 
 // ErrNotInUserNS is returned by Open outside mcpbox's user namespace.
@@ -71,7 +72,7 @@ var ErrNotInUserNS = errors.New("rootless: not inside mcpbox's user namespace")
 
 // Open prepares the runtime: the state directory, and this process as the
 // subreaper of the containers it creates, so that it can wait for them.
-func Open(o Options) (*Runtime, error) {
+func Open(ctx context.Context, o Options) (*Runtime, error) {
 	if os.Geteuid() != 0 {
 		return nil, ErrNotInUserNS
 	}
@@ -88,7 +89,24 @@ func Open(o Options) (*Runtime, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("rootless: become a subreaper: %w", err)
 	}
-	return &Runtime{opts: o}, nil
+	return &Runtime{opts: o, cg: delegation(ctx, o.UID)}, nil
+}
+
+// delegation finds the caller's delegated cgroup subtree; on a cgroup v2
+// host without one it asks the user's systemd for a scope holding this
+// process. Without either, the Delegation says why and how to fix it.
+func delegation(ctx context.Context, uid int) cgroups.Delegation {
+	d, err := cgroups.Find(uid)
+	if err != nil || d.Parent != "" || d.Version != 2 {
+		return d
+	}
+	unit := fmt.Sprintf("mcpbox-%d.scope", os.Getpid())
+	if sd, err := cgroups.StartScope(ctx, unit, os.Getpid()); err == nil {
+		return sd
+	} else if d.How != "" {
+		d.How += "; asking systemd for a delegated scope failed: " + err.Error()
+	}
+	return d
 }
 
 // Find looks for runc, then crun, in PATH and the usual directories.
@@ -112,24 +130,17 @@ func isExecutable(p string) bool {
 }
 
 // Unenforced lists the limits of spec that this runtime cannot enforce:
-// the controllers that are not delegated.
-func (r *Runtime) Unenforced(spec *specs.Spec) []string {
-	var out []string
-	res := spec.Linux.Resources
-	if res == nil {
-		return nil
+// the controllers that are not delegated; fix says how to get them.
+func (r *Runtime) Unenforced(spec *specs.Spec) (missing []string, fix string) {
+	if spec.Linux == nil {
+		return nil, ""
 	}
-	want := map[string]bool{
-		"memory": res.Memory != nil && res.Memory.Limit != nil,
-		"pids":   res.Pids != nil && res.Pids.Limit > 0,
-		"cpu":    res.CPU != nil && res.CPU.Quota != nil,
+	missing = r.cg.Missing(cgroups.Wanted(spec.Linux.Resources))
+	fix = r.cg.Fix
+	if fix == "" {
+		fix = r.cg.How
 	}
-	for _, c := range []string{"memory", "pids", "cpu"} {
-		if want[c] && (r.opts.CgroupParent == "" || !slices.Contains(r.opts.Controllers, c)) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return missing, fix
 }
 
 func (r *Runtime) runc(logFile string) *runc.Runc {
@@ -170,7 +181,7 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 		return nil, fmt.Errorf("rootless: bundle: %w", err)
 	}
 	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), exited: make(chan api.Exit, 1)}
-	if spec.Linux.CgroupsPath != "" && slices.Contains(r.opts.Controllers, "memory") {
+	if spec.Linux.CgroupsPath != "" && slices.Contains(r.cg.Controllers, cgroups.Memory) {
 		c.memoryCgroup = spec.Linux.CgroupsPath
 	}
 	pidFile := filepath.Join(bundle, "pid")
@@ -266,7 +277,7 @@ func (r *Runtime) limit(spec *specs.Spec, id string) {
 	// runc ignores the device cgroup when rootless; the seccomp filter
 	// and the bound device nodes are what restrict devices.
 	res.Devices = nil
-	has := func(c string) bool { return r.opts.CgroupParent != "" && slices.Contains(r.opts.Controllers, c) }
+	has := func(c string) bool { return r.cg.Parent != "" && slices.Contains(r.cg.Controllers, c) }
 	if !has("memory") {
 		res.Memory = nil
 	}
@@ -280,7 +291,7 @@ func (r *Runtime) limit(spec *specs.Spec, id string) {
 		spec.Linux.Resources = nil
 		return
 	}
-	spec.Linux.CgroupsPath = filepath.Join(r.opts.CgroupParent, id)
+	spec.Linux.CgroupsPath = filepath.Join(r.cg.Parent, id)
 }
 
 // container is one runc container.
