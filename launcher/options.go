@@ -28,6 +28,10 @@ const (
 
 // Options describe one `mcpbox run` session.
 type Options struct {
+	// Runtime is the --runtime setting: "" or "auto" (containerd when the
+	// caller can use its socket, else rootless), "containerd" or
+	// "rootless"; see ChooseRuntime.
+	Runtime string
 	// Address of containerd's socket and the containerd namespace to use.
 	Address   string
 	Namespace string
