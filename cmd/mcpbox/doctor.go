@@ -29,13 +29,29 @@ func doctorCommand() *cli.Command {
 			if address == "" {
 				address = launcher.DefaultAddress
 			}
+			// A broken config file is one of doctor's findings, not a
+			// reason to stop before the others.
+			cfg, cfgErr := loadConfig()
+			setting, from, err := runtimeSetting(c, cfg)
+			if err != nil {
+				return err
+			}
 			dirs := launcher.DefaultDirs()
 			checks := doctor.Run(c.Context, doctor.Options{
-				Memfd:    memfd,
-				Address:  address,
-				StateDir: dirs.State,
-				CacheDir: dirs.Cache,
-				Clients:  doctorClients(clientconfig.HostEnv()),
+				Memfd:         memfd,
+				Address:       address,
+				StateDir:      dirs.State,
+				CacheDir:      dirs.Cache,
+				Clients:       doctorClients(clientconfig.HostEnv()),
+				Runtime:       setting,
+				RuntimeFrom:   from,
+				ConfigFile:    cfg.File,
+				ConfigRuntime: cfg.Runtime,
+				ConfigErr:     cfgErr,
+				Self:          "/proc/self/exe",
+				XDGRuntimeDir: os.Getenv("XDG_RUNTIME_DIR"),
+				// TODO(lead): Limits: from cgroups.Find(uid) of
+				// launcher/runtime/rootless/cgroups once it exists.
 			})
 			failed := 0
 			for _, ch := range checks {
@@ -52,6 +68,22 @@ func doctorCommand() *cli.Command {
 					noun = "check"
 				}
 				return &launcher.ExitError{Code: 1, Reason: fmt.Sprintf("doctor: %d %s failed", failed, noun)}
+			}
+			return nil
+		},
+	}
+}
+
+// doctorUsernsCommand is the hidden command the user namespaces check of
+// doctor starts mcpbox with, in a new user namespace (see
+// doctor.ProbeChild).
+func doctorUsernsCommand() *cli.Command {
+	return &cli.Command{
+		Name:   doctor.ProbeCommand,
+		Hidden: true,
+		Action: func(*cli.Context) error {
+			if err := doctor.ProbeChild(); err != nil {
+				return &launcher.ExitError{Code: 1, Reason: err.Error()}
 			}
 			return nil
 		},

@@ -19,6 +19,10 @@ func gcCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// TODO(lead): gc must sweep the runtime the sessions ran in. When
+			// launcher.GC takes launcher.Options (or a runtime), resolve it
+			// with chooseRuntime(c, &opts) as run does; until then gc sees
+			// containerd only.
 			removed, err := launcher.GC(c.Context, c.String("containerd-address"), c.String("namespace"), c.String("run-dir"), log)
 			for _, id := range removed {
 				fmt.Fprintf(os.Stderr, "removed %s\n", id)

@@ -108,6 +108,10 @@ func runAction(c *cli.Context) error {
 		return &launcher.UsageError{Flag: "stop-timeout", Err: fmt.Errorf("must be positive")}
 	}
 
+	if err := chooseRuntime(c, &opts); err != nil {
+		return err
+	}
+
 	ctx, signaled, stop := signalContext(context.Background())
 	defer stop()
 	err = launcher.Run(ctx, opts)

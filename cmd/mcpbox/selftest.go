@@ -44,6 +44,9 @@ func selftestCommand() *cli.Command {
 				Stderr:    os.Stderr,
 				Logger:    log,
 			}
+			if err := chooseRuntime(c, &opts); err != nil {
+				return err
+			}
 			rep, err := launcher.Selftest(c.Context, opts, launcher.SelftestOptions{ProbePath: c.String("probe"), Run: c.String("run")})
 			if err != nil {
 				if rep != nil && len(rep.Results) > 0 {

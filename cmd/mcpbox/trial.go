@@ -92,6 +92,9 @@ func trialAction(c *cli.Context) error {
 		return &launcher.UsageError{Flag: "profile", Err: err}
 	}
 
+	if err := chooseRuntime(c, &session); err != nil {
+		return err
+	}
 	opts.Run = trialRunner(session)
 
 	ctx, _, stop := signalContext(c.Context)
