@@ -28,6 +28,12 @@ const (
 
 // Options describe one `mcpbox run` session.
 type Options struct {
+	// Runtime is the --runtime setting: "" or "auto" (containerd when the
+	// caller can use its socket, else rootless), "containerd" or
+	// "rootless"; see ChooseRuntime. Sessions run in the rootless runtime
+	// only when it is "rootless" and this process runs in mcpbox's user
+	// namespace (cmd/mcpbox re-executes itself there).
+	Runtime string
 	// Address of containerd's socket and the containerd namespace to use.
 	Address   string
 	Namespace string
@@ -104,10 +110,6 @@ type Options struct {
 
 	Logger *slog.Logger
 
-	// Runtime is the runtime sessions run in: RuntimeContainerd (the
-	// default) or RuntimeRootless, which needs this process to run in
-	// mcpbox's user namespace (cmd/mcpbox re-executes itself there).
-	Runtime string
 	// RequireLimits refuses to start a server whose memory, pids or CPU
 	// limit the runtime cannot enforce (rootless without a delegated
 	// cgroup), instead of saying so on stderr.

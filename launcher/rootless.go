@@ -5,48 +5,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/mcpbox/mcpbox/launcher/backend"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 )
 
 // The runtimes a session can run in (Options.Runtime).
 const (
-	RuntimeAuto       = "auto"
-	RuntimeContainerd = "containerd"
-	RuntimeRootless   = "rootless"
+	RuntimeAuto       = backend.Auto
+	RuntimeContainerd = backend.Containerd
+	RuntimeRootless   = backend.Rootless
 )
 
 // isRootless reports whether sessions run in the rootless runtime: this
 // process is mcpbox again inside its user namespace (see userns), where it
 // is root of its own namespaces but nobody's root on the host.
 func (o Options) isRootless() bool { return o.Runtime == RuntimeRootless }
-
-// rootlessStateDir is where the rootless runtime keeps its state and
-// sessions: $XDG_RUNTIME_DIR/mcpbox, else /tmp/mcpbox-UID. Either must
-// belong to the caller and be closed to others; another user's directory
-// at the fallback path is refused, never used.
-func rootlessStateDir(c userns.Caller) (string, error) {
-	if x := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
-		return filepath.Join(x, "mcpbox"), nil
-	}
-	dir := filepath.Join(os.TempDir(), "mcpbox-"+strconv.Itoa(c.UID))
-	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
-		return "", fmt.Errorf("launcher: rootless state directory: %w", err)
-	}
-	st, err := os.Lstat(dir)
-	if err != nil {
-		return "", fmt.Errorf("launcher: rootless state directory: %w", err)
-	}
-	// Inside the user namespace the caller is uid 0.
-	if !st.IsDir() || !ownedByRoot(st) || st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("launcher: rootless state directory %s is not a directory of yours closed to others (mode 0700): remove it, or set XDG_RUNTIME_DIR to a directory of yours", dir)
-	}
-	return dir, nil
-}
 
 // openRootless opens the rootless runtime and moves the run directory
 // under its state directory when it was left at the root default.
@@ -55,7 +32,7 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 	if !ok {
 		return nil, fmt.Errorf("launcher: %w: run mcpbox itself with --runtime rootless, not the launcher", rootless.ErrNotInUserNS)
 	}
-	dir, err := rootlessStateDir(c)
+	dir, err := RootlessStateDir()
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +45,10 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 
 // rootlessRunDir is the sessions' directory of the rootless runtime.
 func rootlessRunDir() (string, error) {
-	c, ok := userns.Inside()
-	if !ok {
+	if _, ok := userns.Inside(); !ok {
 		return "", rootless.ErrNotInUserNS
 	}
-	dir, err := rootlessStateDir(c)
+	dir, err := RootlessStateDir()
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
+	"github.com/mcpbox/mcpbox/launcher/userconfig"
 )
 
 // Exit codes beyond the server's own, after docker's conventions.
@@ -35,6 +36,7 @@ func newApp() *cli.App {
 			"no network, only the host paths you grant) while the client still sees an ordinary stdio server.\n" +
 			"Logs go to stderr; stdout carries only MCP messages.",
 		Flags: []cli.Flag{
+			runtimeFlag(),
 			&cli.StringFlag{Name: "containerd-address", Value: launcher.DefaultAddress, EnvVars: []string{"MCPBOX_CONTAINERD_ADDRESS"}, Usage: "containerd's socket"},
 			&cli.StringFlag{Name: "namespace", Value: launcher.DefaultNamespace, EnvVars: []string{"MCPBOX_NAMESPACE"}, Usage: "containerd namespace for mcpbox's containers"},
 			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
@@ -42,7 +44,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "memfd", Value: "auto", EnvVars: []string{"MCPBOX_MEMFD"}, Usage: "how sandboxes keep code written into memory from running: " +
 				"hook (a runc hook sets vm.memfd_noexec=2 in each sandbox; Linux 6.6+), deny (memfd_create fails inside), or auto (hook where it works, else deny)"},
 		},
-		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), setupCommand(), versionCommand()},
+		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), doctorUsernsCommand(), setupCommand(), versionCommand()},
 		HideVersion: true,
 		// A value like --env LIST=a,b must arrive whole.
 		DisableSliceFlagSeparator: true,
@@ -75,6 +77,7 @@ func run(args []string) int {
 	}
 	var exit *launcher.ExitError
 	var usage *launcher.UsageError
+	var config *userconfig.Error
 	var sig signalError
 	switch {
 	case errors.As(err, &exit):
@@ -84,6 +87,11 @@ func run(args []string) int {
 		return exit.Code
 	case errors.As(err, &sig):
 		return 128 + int(sig.sig)
+	case errors.As(err, &config):
+		// Not a UsageError: a YAML message may say "not found", which
+		// there means a command that does not exist.
+		fmt.Fprintf(os.Stderr, "mcpbox: %v\n", config)
+		return exitUsage
 	case errors.As(err, &usage):
 		fmt.Fprintf(os.Stderr, "mcpbox: %v\n", usage)
 		if usage.Flag == "" && strings.Contains(usage.Error(), "not found") {

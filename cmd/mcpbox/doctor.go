@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
 	"github.com/mcpbox/mcpbox/launcher/clientconfig"
 	"github.com/mcpbox/mcpbox/launcher/doctor"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/cgroups"
 )
 
 func doctorCommand() *cli.Command {
@@ -29,13 +31,28 @@ func doctorCommand() *cli.Command {
 			if address == "" {
 				address = launcher.DefaultAddress
 			}
+			// A broken config file is one of doctor's findings, not a
+			// reason to stop before the others.
+			cfg, cfgErr := loadConfig()
+			setting, from, err := runtimeSetting(c, cfg)
+			if err != nil {
+				return err
+			}
 			dirs := launcher.DefaultDirs()
 			checks := doctor.Run(c.Context, doctor.Options{
-				Memfd:    memfd,
-				Address:  address,
-				StateDir: dirs.State,
-				CacheDir: dirs.Cache,
-				Clients:  doctorClients(clientconfig.HostEnv()),
+				Memfd:         memfd,
+				Address:       address,
+				StateDir:      dirs.State,
+				CacheDir:      dirs.Cache,
+				Clients:       doctorClients(clientconfig.HostEnv()),
+				Runtime:       setting,
+				RuntimeFrom:   from,
+				ConfigFile:    cfg.File,
+				ConfigRuntime: cfg.Runtime,
+				ConfigErr:     cfgErr,
+				Self:          "/proc/self/exe",
+				XDGRuntimeDir: os.Getenv("XDG_RUNTIME_DIR"),
+				Limits:        rootlessLimits,
 			})
 			failed := 0
 			for _, ch := range checks {
@@ -52,6 +69,22 @@ func doctorCommand() *cli.Command {
 					noun = "check"
 				}
 				return &launcher.ExitError{Code: 1, Reason: fmt.Sprintf("doctor: %d %s failed", failed, noun)}
+			}
+			return nil
+		},
+	}
+}
+
+// doctorUsernsCommand is the hidden command the user namespaces check of
+// doctor starts mcpbox with, in a new user namespace (see
+// doctor.ProbeChild).
+func doctorUsernsCommand() *cli.Command {
+	return &cli.Command{
+		Name:   doctor.ProbeCommand,
+		Hidden: true,
+		Action: func(*cli.Context) error {
+			if err := doctor.ProbeChild(); err != nil {
+				return &launcher.ExitError{Code: 1, Reason: err.Error()}
 			}
 			return nil
 		},
@@ -101,4 +134,18 @@ func doctorMark(status doctor.Status) string {
 	default:
 		return "-"
 	}
+}
+
+// rootlessLimits says whether the caller's rootless sessions can enforce
+// their memory, pids and cpu limits: a delegated cgroup subtree.
+func rootlessLimits() (ok bool, detail, fix string) {
+	d, err := cgroups.Find(os.Getuid())
+	if err != nil {
+		return false, "cannot tell: " + err.Error(), ""
+	}
+	missing := d.Missing([]string{cgroups.Memory, cgroups.Pids, cgroups.CPU})
+	if len(missing) == 0 {
+		return true, fmt.Sprintf("memory, pids and cpu enforced under %s (%s)", d.Parent, d.How), ""
+	}
+	return false, fmt.Sprintf("not enforced: %s (%s)", strings.Join(missing, ", "), d.How), d.Fix
 }

@@ -22,7 +22,11 @@ func gcCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			removed, err := launcher.GC(c.Context, launcher.Options{Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"), Logger: log, Runtime: runtimeKind(c)})
+			opts := launcher.Options{Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"), Logger: log}
+			if err := chooseRuntime(c, &opts); err != nil {
+				return err
+			}
+			removed, err := launcher.GC(c.Context, opts)
 			for _, id := range removed {
 				fmt.Fprintf(os.Stderr, "removed %s\n", id)
 			}

@@ -29,11 +29,15 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e, err := launcher.Pull(c.Context, launcher.Options{
+			opts := launcher.Options{
 				Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
 				Command: c.Args().Slice(), Profile: c.String("profile"), Update: c.Bool("update"), FindLinks: c.String("find-links"),
 				Stderr: os.Stderr, Logger: log, Memfd: memfd,
-			})
+			}
+			if err := chooseRuntime(c, &opts); err != nil {
+				return err
+			}
+			e, err := launcher.Pull(c.Context, opts)
 			if err != nil {
 				return err
 			}

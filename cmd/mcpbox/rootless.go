@@ -11,33 +11,22 @@ import (
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 )
 
-// runtimeKind is the runtime this process's sessions run in: rootless
-// inside mcpbox's user namespace, else containerd.
-func runtimeKind(c *cli.Context) string {
-	if _, in := userns.Inside(); in {
-		return launcher.RuntimeRootless
-	}
-	return launcher.RuntimeContainerd
-}
-
-// chosenRuntime resolves the runtime setting.
-// TODO(i16-select): flag, config file and launcher.ChooseRuntime.
-func chosenRuntime(c *cli.Context) string {
-	switch v := os.Getenv("MCPBOX_RUNTIME"); v {
-	case launcher.RuntimeContainerd, launcher.RuntimeRootless:
-		return v
-	}
-	if os.Geteuid() == 0 {
-		return launcher.RuntimeContainerd
-	}
-	return launcher.RuntimeRootless
-}
-
 // enterRootless runs the command again inside mcpbox's user namespace when
 // its sessions run in the rootless runtime and this process is not there
 // yet. done reports that it did; err then carries the exit status.
 func enterRootless(c *cli.Context) (done bool, err error) {
-	if _, in := userns.Inside(); in || chosenRuntime(c) != launcher.RuntimeRootless {
+	if _, in := userns.Inside(); in {
+		return false, nil
+	}
+	log, err := logger(c)
+	if err != nil {
+		return true, err
+	}
+	opts := launcher.Options{Address: c.String("containerd-address"), Logger: log}
+	if err := chooseRuntime(c, &opts); err != nil {
+		return true, err
+	}
+	if opts.Runtime != launcher.RuntimeRootless {
 		return false, nil
 	}
 	caller := userns.Caller{UID: os.Getuid(), GID: os.Getgid()}

@@ -65,7 +65,6 @@ func runAction(c *cli.Context) error {
 		Address:          c.String("containerd-address"),
 		Namespace:        c.String("namespace"),
 		RunDir:           c.String("run-dir"),
-		Runtime:          runtimeKind(c),
 		Profile:          c.String("profile"),
 		FindLinks:        c.String("find-links"),
 		Command:          c.Args().Slice(),
@@ -110,6 +109,10 @@ func runAction(c *cli.Context) error {
 	}
 	if opts.StopTimeout <= 0 {
 		return &launcher.UsageError{Flag: "stop-timeout", Err: fmt.Errorf("must be positive")}
+	}
+
+	if err := chooseRuntime(c, &opts); err != nil {
+		return err
 	}
 
 	ctx, signaled, stop := signalContext(context.Background())

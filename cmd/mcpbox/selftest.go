@@ -42,11 +42,13 @@ func selftestCommand() *cli.Command {
 				Address:   c.String("containerd-address"),
 				Namespace: c.String("namespace"),
 				RunDir:    c.String("run-dir"),
-				Runtime:   runtimeKind(c),
 				Profile:   c.String("profile"),
 				Memfd:     memfd,
 				Stderr:    os.Stderr,
 				Logger:    log,
+			}
+			if err := chooseRuntime(c, &opts); err != nil {
+				return err
 			}
 			rep, err := launcher.Selftest(c.Context, opts, launcher.SelftestOptions{ProbePath: c.String("probe"), Run: c.String("run")})
 			if err != nil {

@@ -58,8 +58,7 @@ func trialAction(c *cli.Context) error {
 	}
 	session := launcher.Options{
 		Address: c.String("containerd-address"), Namespace: c.String("namespace"), RunDir: c.String("run-dir"),
-		Runtime: runtimeKind(c),
-		Env:     c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
+		Env: c.StringSlice("env"), Stderr: os.Stderr, Logger: log, Dirs: launcher.DefaultDirs(), Memfd: memfd,
 	}
 	opts := trial.Options{
 		Command:  c.Args().Slice(),
@@ -96,6 +95,9 @@ func trialAction(c *cli.Context) error {
 		return &launcher.UsageError{Flag: "profile", Err: err}
 	}
 
+	if err := chooseRuntime(c, &session); err != nil {
+		return err
+	}
 	opts.Run = trialRunner(session)
 
 	ctx, _, stop := signalContext(c.Context)

@@ -1,10 +1,12 @@
 // Package doctor owns the host checks of `mcpbox doctor`: whether this host
-// can run mcpbox's sandboxes (kernel, containerd, runc, seccomp, memfd,
-// cgroups, nftables, runtimes, directories, helpers, clients), each as a
-// Result with a fix. It changes nothing on the host but creating mcpbox's
-// state and cache directories. It takes plain paths and values, and
-// behaviours as funcs set by cmd; it must not import the launcher root
-// (nor cmd, nor urfave/cli).
+// can run mcpbox's sandboxes (kernel, the runtime chosen and why,
+// containerd, runc and crun, seccomp, memfd, cgroups, user namespaces and
+// what the rootless runtime needs besides, nftables, runtimes,
+// directories, helpers, clients), each as a Result with a fix. It changes
+// nothing on the host but creating mcpbox's state and cache directories
+// and the rootless runtime's state directory. It takes plain paths and
+// values, and behaviours as funcs set by cmd; it must not import the
+// launcher root (nor cmd, nor urfave/cli).
 package doctor
 
 import (
@@ -27,6 +29,7 @@ import (
 
 	"github.com/containerd/containerd"
 
+	"github.com/mcpbox/mcpbox/launcher/backend"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
@@ -82,6 +85,34 @@ type Options struct {
 	LookPath func(name string) (string, error)
 	// Memfd is the --memfd setting sessions use (see memfd.Setting).
 	Memfd memfd.Setting
+
+	// Runtime is the runtime setting ("", auto, containerd, rootless) and
+	// RuntimeFrom what set it (--runtime, MCPBOX_RUNTIME, the config
+	// file's FILE:LINE; "" for the default).
+	Runtime, RuntimeFrom string
+	// ConfigFile is the user config file read, "" when there is none, and
+	// ConfigRuntime the runtime it sets; ConfigErr is its mistake.
+	ConfigFile, ConfigRuntime string
+	ConfigErr                 error
+	// Self is an mcpbox executable that runs ProbeChild when started
+	// with ProbeCommand (cmd passes /proc/self/exe); "" leaves the user
+	// namespaces check out.
+	Self string
+	// Caller is the user checked for; zero means the one running doctor.
+	Caller Caller
+	// XDGRuntimeDir is $XDG_RUNTIME_DIR, where the rootless runtime
+	// keeps its state.
+	XDGRuntimeDir string
+	// RootlessStateDir makes and returns the rootless runtime's state
+	// directory; nil means backend.StateDir(XDGRuntimeDir).
+	RootlessStateDir func() (string, error)
+	// Limits says whether the rootless runtime can enforce the sandbox's
+	// cgroup limits (memory, pids, cpu) for the caller, what it found, and
+	// the command that fixes it. nil reports them as not enforced.
+	Limits func() (ok bool, detail, fix string)
+	// FileCaps reads a file's security.capability attribute; nil means
+	// the file system's.
+	FileCaps func(path string) []byte
 }
 
 func (o *Options) setDefaults() {
@@ -91,28 +122,51 @@ func (o *Options) setDefaults() {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
+	if o.Caller == (Caller{}) {
+		o.Caller = currentCaller()
+	}
+	if o.RootlessStateDir == nil {
+		o.RootlessStateDir = func() (string, error) { return backend.StateDir(o.XDGRuntimeDir) }
+	}
+	if o.FileCaps == nil {
+		o.FileCaps = fileCaps
+	}
 }
 
 func (o *Options) path(p string) string { return filepath.Join(o.Root, p) }
 
 // Run checks that this host can run mcpbox's sandboxes and returns one
-// Result per item, in a fixed order. It changes nothing on the host except
-// creating mcpbox's state and cache directories when they are missing.
+// Result per item, in a fixed order: first the runtime sessions run in
+// and why, then what that runtime needs. The checks of what only the
+// rootless runtime needs are left out for root, to whom it is refused. It
+// changes nothing on the host except creating mcpbox's state and cache
+// directories, and the rootless runtime's, when they are missing.
 func Run(ctx context.Context, opts Options) []Result {
 	opts.setDefaults()
+	kind, runtimeCheck := checkRuntime(ctx, opts)
+	rootless := kind == backend.Rootless
 	reach := checkContainerd(opts)
-	checks := []Result{
-		checkKernel(),
-		reach,
-		checkContainerdVersion(ctx, opts.Address, reach.Status != Fail),
-		checkRunc(ctx, opts),
-		checkSeccomp(opts),
-		checkMemfdNoExec(opts),
-		checkCgroups(opts),
-		checkUserNamespaces(opts),
-		checkNftables(),
-		checkOverlay(opts),
+	version := checkContainerdVersion(ctx, opts.Address, reach.Status != Fail)
+	if rootless {
+		reach, version = notUsed(reach), notUsed(version)
 	}
+	checks := []Result{checkKernel()}
+	checks = append(checks, checkConfig(opts)...)
+	checks = append(checks,
+		runtimeCheck,
+		reach,
+		version,
+		checkRunc(ctx, opts),
+		checkCrun(ctx, opts),
+		checkSeccomp(opts),
+		checkMemfdNoExec(opts, !rootless),
+		checkCgroups(opts),
+		checkUserNamespaces(ctx, opts, rootless),
+	)
+	if opts.Caller.UID != 0 {
+		checks = append(checks, rootlessChecks(opts, rootless)...)
+	}
+	checks = append(checks, checkNftables(), checkOverlay(opts))
 	checks = append(checks, checkRuntimes(ctx, opts)...)
 	checks = append(checks,
 		checkDir("state dir", opts.StateDir),
@@ -207,7 +261,7 @@ func checkContainerd(opts Options) Result {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
 		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s: uid %d may not open it", whose, os.Geteuid())
-		c.Fix = "run mcpbox as root: sudo mcpbox doctor"
+		c.Fix = "use --runtime auto (the rootless runtime needs no root), or run mcpbox as root: sudo mcpbox doctor"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s: nothing answers (a socket left by a containerd that stopped)", whose)
@@ -397,7 +451,7 @@ func checkRunc(ctx context.Context, opts Options) Result {
 	path, err := opts.LookPath("runc")
 	if err != nil {
 		// A user's PATH on Debian has no sbin directories.
-		for _, p := range []string{"/usr/local/sbin/runc", "/usr/sbin/runc", "/sbin/runc"} {
+		for _, p := range []string{"/usr/local/sbin/runc", "/usr/sbin/runc", "/sbin/runc", "/usr/bin/runc"} {
 			if path, err = opts.LookPath(p); err == nil {
 				break
 			}
@@ -495,39 +549,22 @@ func checkControllers(c *Result, enabled map[string]bool) {
 	c.Detail += "; " + strings.Join(cgroupControllers, ", ") + " enabled"
 }
 
-func checkUserNamespaces(opts Options) Result {
-	c := Result{Name: "user namespaces", Status: OK}
-	const note = "mcpbox does not need them"
-	data, err := os.ReadFile(opts.path("/proc/sys/user/max_user_namespaces"))
-	n, perr := strconv.Atoi(strings.TrimSpace(string(data)))
-	switch {
-	case err != nil:
-		c.Detail = "not available (" + note + ")"
-	case perr != nil:
-		c.Detail = fmt.Sprintf("max_user_namespaces is %q (%s)", strings.TrimSpace(string(data)), note)
-	case n > 0:
-		c.Detail = fmt.Sprintf("enabled, max_user_namespaces=%d (%s)", n, note)
-	default:
-		c.Detail = "disabled, max_user_namespaces=0 (" + note + ")"
-	}
-	return c
-}
-
 // checkMemfdNoExec says which way sandboxes on this host keep code written
 // into memory from running, as a session would choose it (memfd.Choose):
 // the hook where the kernel has a usable vm.memfd_noexec, else
 // memfd_create refused inside. Both are closed; the second takes memfds
 // away from servers, which is worth a warning when the setting was not
 // asked for.
-func checkMemfdNoExec(opts Options) Result {
+func checkMemfdNoExec(opts Options, rootHooks bool) Result {
 	c := Result{Name: "memfd noexec"}
 	host, err := memfd.ReadHost(opts.Root)
 	if err != nil {
 		c.Status, c.Detail = Fail, err.Error()
 		return c
 	}
-	// Sessions run under containerd, whose runc runs hooks as root.
-	choice := memfd.Choose(opts.Memfd, host, true, "mcpbox-init")
+	// containerd's runc runs hooks as root; the rootless runtime's runc
+	// runs them as root of a user namespace.
+	choice := memfd.Choose(opts.Memfd, host, rootHooks, "mcpbox-init")
 	c.Status, c.Detail = OK, choice.Why
 	_, deny := choice.Mode.(sandbox.MemfdDeny)
 	switch {
@@ -535,7 +572,11 @@ func checkMemfdNoExec(opts Options) Result {
 		c.Status = Warn
 		c.Detail += ": programs that use memfds fall back to files (Chromium to /dev/shm) or fail"
 		c.Fix = "Linux 6.6 or later lets each sandbox keep memfd_create, with vm.memfd_noexec=2 (Debian 12: the kernel from bookworm-backports)"
-	case !deny && host.HookProblem(true) != "":
+		if host.HookProblem(true) == "" {
+			// Only the rootless runtime's hooks cannot raise it.
+			c.Fix = "sudo sysctl -w vm.memfd_noexec=2 (host-wide: every program's memfds become non-executable)"
+		}
+	case !deny && host.HookProblem(rootHooks) != "":
 		c.Status = Warn
 		c.Fix = "use --memfd auto, which refuses memfd_create inside where the hook cannot work"
 	}

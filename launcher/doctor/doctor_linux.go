@@ -133,24 +133,43 @@ func checkCgroups(opts Options) Result {
 
 // checkNftables installs mcpbox's egress rules in a scratch network
 // namespace, as a session does, then lists and deletes the tables. The
-// namespace lives only as long as egress.NetNS's thread is in it.
+// namespace lives only as long as egress.NetNS's thread is in it. An
+// ordinary user cannot; the user namespaces check does the same as root
+// of a user namespace, as the rootless runtime would.
 func checkNftables() Result {
 	c := Result{Name: "nftables"}
 	if os.Geteuid() != 0 {
-		c.Status, c.Detail = Skip, "skipped: needs root"
+		c.Status, c.Detail = Skip, "skipped: needs root (the user namespaces check installs the same rules in a user namespace)"
 		return c
 	}
+	if err := egressRulesWork(); err != nil {
+		c.Status, c.Detail = Fail, err.Error()
+		c.Fix = "sudo modprobe -a nf_tables nft_nat nft_redir nft_ct"
+		var ns netnsError
+		if errors.As(err, &ns) {
+			c.Fix = "check that the kernel has network namespaces (CONFIG_NET_NS)"
+		}
+		return c
+	}
+	c.Status, c.Detail = OK, "installed and removed mcpbox's egress rules in a scratch network namespace"
+	return c
+}
+
+// netnsError is a network namespace that could not be made.
+type netnsError struct{ error }
+
+func (e netnsError) Unwrap() error { return e.error }
+
+// egressRulesWork makes a network namespace, installs mcpbox's egress
+// rules in it, lists them back and deletes them.
+func egressRulesWork() error {
 	ns, err := egress.NewNetNS()
 	if err != nil {
-		c.Status, c.Detail = Fail, err.Error()
-		c.Fix = "check that the kernel has network namespaces (CONFIG_NET_NS)"
-		return c
+		return netnsError{err}
 	}
 	defer ns.Close()
 	if err := ns.Install(1); err != nil {
-		c.Status, c.Detail = Fail, err.Error()
-		c.Fix = "sudo modprobe -a nf_tables nft_nat nft_redir nft_ct"
-		return c
+		return err
 	}
 	err = ns.Do(func() error {
 		conn, err := nftables.New()
@@ -173,10 +192,7 @@ func checkNftables() Result {
 		return nil
 	})
 	if err != nil {
-		c.Status, c.Detail = Fail, "nftables in a network namespace: "+err.Error()
-		c.Fix = "sudo modprobe nf_tables"
-		return c
+		return fmt.Errorf("nftables in a network namespace: %w", err)
 	}
-	c.Status, c.Detail = OK, "installed and removed mcpbox's egress rules in a scratch network namespace"
-	return c
+	return nil
 }

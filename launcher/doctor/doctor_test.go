@@ -124,19 +124,24 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 		name            string
 		release, noexec string // "" leaves the file out
 		setting         memfd.Setting
+		rootless        bool // hooks run as root of a user namespace
 		status          Status
 		detail          string
 		fix             bool
 	}{
-		{"Debian 12", "6.1.0-13-amd64", "", memfd.Auto, Warn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
-		{"6.5", "6.5.0-35-generic", "0", memfd.Auto, Warn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
-		{"6.6", "6.6.0", "0", memfd.Auto, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
-		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", memfd.Auto, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
-		{"deny asked for", "6.18.44-fc-v1300", "0", memfd.Deny, OK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
-		{"deny asked for on 6.1", "6.1.0-13-amd64", "", memfd.Deny, OK, "memfd_create refused inside (--memfd deny", false},
-		{"hook asked for on 6.1", "6.1.0-13-amd64", "", memfd.Hook, Warn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
-		{"no release", "", "0", memfd.Auto, Fail, "kernel release", false},
-		{"bad value", "6.18.0", "3", memfd.Auto, Fail, `reads "3"`, false},
+		{"Debian 12", "6.1.0-13-amd64", "", memfd.Auto, false, Warn, "memfd_create refused inside (kernel 6.1.0-13-amd64 has no vm.memfd_noexec)", true},
+		{"6.5", "6.5.0-35-generic", "0", memfd.Auto, false, Warn, "memfd_create refused inside (kernel 6.5.0-35-generic has the vm.memfd_noexec of Linux 6.3 to 6.5", true},
+		{"6.6", "6.6.0", "0", memfd.Auto, false, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.6.0, 0 on the host)", false},
+		{"6.18 at 2", "6.18.44-fc-v1300", "2\n", memfd.Auto, false, OK, "hook: vm.memfd_noexec=2 in each sandbox's pid namespace (kernel 6.18.44-fc-v1300, 2 on the host)", false},
+		{"deny asked for", "6.18.44-fc-v1300", "0", memfd.Deny, false, OK, "memfd_create refused inside (--memfd deny; kernel 6.18.44-fc-v1300)", false},
+		{"deny asked for on 6.1", "6.1.0-13-amd64", "", memfd.Deny, false, OK, "memfd_create refused inside (--memfd deny", false},
+		{"hook asked for on 6.1", "6.1.0-13-amd64", "", memfd.Hook, false, Warn, "hook (--memfd hook, although kernel 6.1.0-13-amd64 has no vm.memfd_noexec", true},
+		{"no release", "", "0", memfd.Auto, false, Fail, "kernel release", false},
+		{"bad value", "6.18.0", "3", memfd.Auto, false, Fail, `reads "3"`, false},
+		// The rootless runtime's hooks run as root of a user namespace,
+		// which may not raise the host's vm.memfd_noexec.
+		{"rootless, 6.18 at 0", "6.18.44-fc-v1300", "0", memfd.Auto, true, Warn, "memfd_create refused inside (the runtime is not the host's root", true},
+		{"rootless, 6.18 at 2", "6.18.44-fc-v1300", "2", memfd.Auto, true, OK, "hook: vm.memfd_noexec=2", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -151,9 +156,12 @@ func TestDoctorMemfdNoExec(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c := checkMemfdNoExec(Options{Root: root, Memfd: tc.setting})
+			c := checkMemfdNoExec(Options{Root: root, Memfd: tc.setting}, !tc.rootless)
 			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || (c.Fix != "") != tc.fix {
 				t.Errorf("%+v\nwant status %s, detail with %q, fix %v", c, tc.status, tc.detail, tc.fix)
+			}
+			if tc.rootless && tc.fix && !strings.HasPrefix(c.Fix, "sudo sysctl -w vm.memfd_noexec=2") {
+				t.Errorf("fix %q: a newer kernel does not help the rootless runtime", c.Fix)
 			}
 		})
 	}
