@@ -16,7 +16,7 @@ build: ## build bin/mcpbox (cgo + libseccomp), bin/mcpbox-init and bin/mcpbox-pr
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-init ./cmd/mcpbox-init
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-probe ./cmd/mcpbox-probe
 
-setup: ## install missing Debian packages (as root) and start containerd
+setup: ## install missing Debian packages (as root), start containerd, prepare the unprivileged test user mcpbox-ci
 	@scripts/setup.sh
 
 fixtures: ## install the real MCP servers the tests use (npm ci, pinned by the lockfile)
