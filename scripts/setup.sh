@@ -148,3 +148,7 @@ for p in "$repo/testdata" "$repo/bin"; do
     echo "setup: made $p readable by $ci_user (chmod -R a+rX)" >&2
   fi
 done
+
+# The AppArmor profile's tests need a parser that knows AppArmor 4's policy
+# (Debian 12's is 3.0); scripts/apparmor4.sh builds one, once.
+"$repo/scripts/apparmor4.sh"
