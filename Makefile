@@ -5,8 +5,14 @@ BIN       := bin
 GOTEST    := CGO_ENABLED=1 $(GO) test -tags $(TAGS)
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
+# make install: GNU's variables. DESTDIR stages an install (the binaries are
+# then found next to each other under $(BINDIR), as mcpbox looks for them).
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DESTDIR   ?=
+APPARMOR_DIR := /etc/apparmor.d
 
-.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare clean
+.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare install uninstall clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +58,16 @@ lint: ## go vet and staticcheck, with the seccomp build tag
 
 compare: build ## run the probe under no sandbox, containerd's default, srt and mcpbox; a table (COMPARE_ARGS=--write-doc: into docs/security.md)
 	@scripts/compare.sh $(COMPARE_ARGS)
+
+install: build ## put mcpbox, mcpbox-init, mcpbox-probe in BINDIR (PREFIX/bin, PREFIX=/usr/local; DESTDIR stages), and the AppArmor profile where AppArmor is 4.0+
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BIN)/mcpbox $(BIN)/mcpbox-init $(BIN)/mcpbox-probe $(DESTDIR)$(BINDIR)/
+	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
+	  MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"
+
+uninstall: ## remove what `make install` put in place (give it the same PREFIX, BINDIR and DESTDIR)
+	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe
+	@MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh remove "$(DESTDIR)$(APPARMOR_DIR)/$(subst /,.,$(patsubst /%,%,$(BINDIR)/mcpbox))"
 
 clean: ## remove build output
 	rm -rf $(BIN)
