@@ -11,8 +11,13 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 DESTDIR   ?=
 APPARMOR_DIR := /etc/apparmor.d
+# make deb: nfpm, fetched once into the module cache by `go run`, which then
+# finds it there offline (the file:// proxy is that cache).
+DIST         ?= dist
+NFPM_VERSION := v2.48.0
+DEB_VERSION   = $(shell scripts/debversion.sh)
 
-.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare install uninstall clean
+.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare install uninstall deb clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,5 +74,12 @@ uninstall: ## remove what `make install` put in place (give it the same PREFIX, 
 	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe
 	@MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh remove "$(DESTDIR)$(APPARMOR_DIR)/$(subst /,.,$(patsubst /%,%,$(BINDIR)/mcpbox))"
 
+deb: build ## build the Debian package dist/mcpbox_VERSION_ARCH.deb with nfpm (DIST=dir to put it elsewhere)
+	@mkdir -p $(DIST)
+	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/deb /usr/bin/mcpbox) && \
+	  MCPBOX_BIN=$(BIN) MCPBOX_PROFILE="$$profile" MCPBOX_DEB_VERSION=$(DEB_VERSION) MCPBOX_DEB_ARCH=$$($(GO) env GOARCH) \
+	  GOPROXY="file://$$($(GO) env GOMODCACHE)/cache/download,$$($(GO) env GOPROXY)" \
+	  $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
+
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
