@@ -17,7 +17,7 @@ DIST         ?= dist
 NFPM_VERSION := v2.48.0
 DEB_VERSION   = $(shell scripts/debversion.sh)
 
-.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare install uninstall deb clean
+.PHONY: help build setup fixtures test test-unit fuzz demo demo-user bench lint compare install uninstall deb clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,10 @@ test-unit: ## tiers 1 and 2 (-short): no containerd, no built binary; e2e/ skips
 
 demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 	@scripts/demo.sh
+
+# Not yet part of `demo`: it needs the rootless runtime (issue 16).
+demo-user: setup fixtures build ## the demo again as an unprivileged user (mcpbox-ci when started as root), rootless
+	@scripts/demo-user.sh
 
 # The go test microbenchmarks print to the terminal; scripts/benchreport then
 # measures whole sessions (start-up, latency, throughput, memory, concurrency)
