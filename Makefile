@@ -5,8 +5,19 @@ BIN       := bin
 GOTEST    := CGO_ENABLED=1 $(GO) test -tags $(TAGS)
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
+# make install: GNU's variables. DESTDIR stages an install (the binaries are
+# then found next to each other under $(BINDIR), as mcpbox looks for them).
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DESTDIR   ?=
+APPARMOR_DIR := /etc/apparmor.d
+# make deb: nfpm, fetched once into the module cache by `go run`, which then
+# finds it there offline (the file:// proxy is that cache).
+DIST         ?= dist
+NFPM_VERSION := v2.48.0
+DEB_VERSION   = $(shell scripts/debversion.sh)
 
-.PHONY: help build setup fixtures test test-unit fuzz demo bench lint compare clean
+.PHONY: help build setup fixtures test test-unit fuzz demo demo-user bench lint compare install uninstall deb clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,7 +27,7 @@ build: ## build bin/mcpbox (cgo + libseccomp), bin/mcpbox-init and bin/mcpbox-pr
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-init ./cmd/mcpbox-init
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $(BIN)/mcpbox-probe ./cmd/mcpbox-probe
 
-setup: ## install missing Debian packages (as root) and start containerd
+setup: ## install missing Debian packages (as root), start containerd, prepare the unprivileged test user mcpbox-ci
 	@scripts/setup.sh
 
 fixtures: ## install the real MCP servers the tests use (npm ci, pinned by the lockfile)
@@ -37,6 +48,10 @@ test-unit: ## tiers 1 and 2 (-short): no containerd, no built binary; e2e/ skips
 demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
 	@scripts/demo.sh
 
+# Not yet part of `demo`: it needs the rootless runtime (issue 16).
+demo-user: setup fixtures build ## the demo again as an unprivileged user (mcpbox-ci when started as root), rootless
+	@scripts/demo-user.sh
+
 # The go test microbenchmarks print to the terminal; scripts/benchreport then
 # measures whole sessions (start-up, latency, throughput, memory, concurrency)
 # and writes docs/bench.md and docs/bench.svg (BENCH_ARGS: its flags, e.g. -runs 3).
@@ -53,5 +68,22 @@ lint: ## go vet and staticcheck, with the seccomp build tag
 compare: build ## run the probe under no sandbox, containerd's default, srt and mcpbox; a table (COMPARE_ARGS=--write-doc: into docs/security.md)
 	@scripts/compare.sh $(COMPARE_ARGS)
 
+install: build ## put mcpbox, mcpbox-init, mcpbox-probe in BINDIR (PREFIX/bin, PREFIX=/usr/local; DESTDIR stages), and the AppArmor profile where AppArmor is 4.0+
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BIN)/mcpbox $(BIN)/mcpbox-init $(BIN)/mcpbox-probe $(DESTDIR)$(BINDIR)/
+	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
+	  MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"
+
+uninstall: ## remove what `make install` put in place (give it the same PREFIX, BINDIR and DESTDIR)
+	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe
+	@MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh remove "$(DESTDIR)$(APPARMOR_DIR)/$(subst /,.,$(patsubst /%,%,$(BINDIR)/mcpbox))"
+
+deb: build ## build the Debian package dist/mcpbox_VERSION_ARCH.deb with nfpm (DIST=dir to put it elsewhere)
+	@mkdir -p $(DIST)
+	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/deb /usr/bin/mcpbox) && \
+	  MCPBOX_BIN=$(BIN) MCPBOX_PROFILE="$$profile" MCPBOX_DEB_VERSION=$(DEB_VERSION) MCPBOX_DEB_ARCH=$$($(GO) env GOARCH) \
+	  GOPROXY="file://$$($(GO) env GOMODCACHE)/cache/download,$$($(GO) env GOPROXY)" \
+	  $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
+
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -5,7 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mcpbox=$PWD/bin/mcpbox
 server=$PWD/testdata/servers/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js
-sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+# MCPBOX_DEMO_ROOTLESS=1 (set by scripts/demo-user.sh): run as this user on
+# the rootless runtime, never through sudo.
+rootless=${MCPBOX_DEMO_ROOTLESS:-}
+run_flags=()
+if [ "$rootless" = 1 ]; then
+  sudo=
+  run_flags=(--runtime rootless)
+  echo "As $(id -un) (uid $(id -u)), on the rootless runtime:"
+else
+  sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+fi
 
 work=$(mktemp -d /tmp/mcpbox-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -13,8 +23,9 @@ mkdir -p "$work/notes" "$work/private"
 echo "hello from the granted folder" > "$work/notes/hello.txt"
 echo "this must stay on the host" > "$work/private/secret.txt"
 # The notes belong to a regular user, as ~/notes would; mcpbox runs the server
-# as the owner of its read-write grant (never as root).
-chown -R "${SUDO_UID:-65534}:${SUDO_GID:-65534}" "$work/notes"
+# as the owner of its read-write grant (never as root). Rootless, that user
+# made them.
+[ "$rootless" = 1 ] || chown -R "${SUDO_UID:-65534}:${SUDO_GID:-65534}" "$work/notes"
 chmod 0755 "$work"
 
 req() { printf '{"jsonrpc":"2.0","id":%s,"method":"%s","params":%s}\n' "$1" "$2" "$3"; }
@@ -26,7 +37,7 @@ req() { printf '{"jsonrpc":"2.0","id":%s,"method":"%s","params":%s}\n' "$1" "$2"
   req 4 tools/call "{\"name\":\"write_file\",\"arguments\":{\"path\":\"$work/notes/from-sandbox.txt\",\"content\":\"written inside the sandbox\"}}"
   req 5 tools/call '{"name":"list_allowed_directories","arguments":{}}'
   sleep 2
-} | $sudo "$mcpbox" run --stop-timeout 2s --mount "$work/notes:rw" -- node "$server" "$work/notes" \
+} | $sudo "$mcpbox" run "${run_flags[@]}" --stop-timeout 2s --mount "$work/notes:rw" -- node "$server" "$work/notes" \
   | node -e '
 const lines = require("fs").readFileSync(0, "utf8").trim().split("\n");
 for (const l of lines) {
@@ -45,7 +56,7 @@ req 9 tools/call "{\"name\":\"read_text_file\",\"arguments\":{\"path\":\"$work/p
   echo '{"jsonrpc":"2.0","method":"notifications/initialized"}'
   cat "$work/req"
   sleep 2
-} | $sudo "$mcpbox" run --stop-timeout 2s -- node "$server" / \
+} | $sudo "$mcpbox" run "${run_flags[@]}" --stop-timeout 2s -- node "$server" / \
   | node -e '
 for (const l of require("fs").readFileSync(0, "utf8").trim().split("\n")) {
   const m = JSON.parse(l);
