@@ -16,7 +16,9 @@
 // A process joins its new user namespace's capabilities only by executing
 // a program once its ids are mapped, and the maps can be written only
 // after the process exists: so the child waits on a pipe until newuidmap
-// and newgidmap have run, then executes mcpbox once more (stage 2).
+// and newgidmap have run, then executes mcpbox once more (stage 2). That
+// wait and exec (stage 1) happen in a C constructor before the Go runtime
+// starts (stage1_cgo.go); Continue does the same where cgo is off.
 //
 // It imports nothing of the launcher.
 package userns
@@ -83,7 +85,8 @@ func parseStage(v string) (string, Caller, error) {
 // Continue is called first thing by main. In a stage-1 child it waits
 // until its ids are mapped and executes the program again, and does not
 // return; otherwise it returns at once. A stage-1 child whose parent
-// failed to map it exits with status 125.
+// failed to map it exits with status 125. Built with cgo, mcpbox has done
+// this before main already: Continue is the fallback.
 func Continue() {
 	stage, c, err := parseStage(os.Getenv(envStage))
 	if err != nil || stage != "1" {
