@@ -30,6 +30,8 @@ const (
 	// stage-1 process: stage 1 is meant to be handled before the Go
 	// runtime starts.
 	markerEnv = "MCPBOX_USERNS_TEST_MARKER"
+	// wrongIDsEnv makes the "reexec" helper ask for ids it does not have.
+	wrongIDsEnv = "MCPBOX_USERNS_TEST_WRONG_IDS"
 )
 
 // report is what a helper that reached stage 2 saw.
@@ -68,7 +70,13 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		code, err := Reexec(Caller{UID: os.Getuid(), GID: os.Getgid(), Name: u.Username})
+		c := Caller{UID: os.Getuid(), GID: os.Getgid(), Name: u.Username}
+		if os.Getenv(wrongIDsEnv) != "" {
+			// Ids that are not the caller's: newuidmap and
+			// newgidmap refuse them.
+			c.UID, c.GID = c.UID+1, c.GID+1
+		}
+		code, err := Reexec(c)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -208,6 +216,51 @@ const ciUser = "mcpbox-ci"
 // process is uid 0 with every capability of its namespace, id 0 mapped
 // to the user and id 1 to the first subordinate id.
 func TestReexec(t *testing.T) {
+	cmd, uid, uids := asCIUser(t, "run", "--", "x")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("re-execute as %s: %v\n%s", ciUser, err, stderr.String())
+	}
+	var r report
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("stage 2 report: %v\n%s", err, out)
+	}
+	if !r.Inside || r.UID != 0 || r.Caller.UID != uid {
+		t.Errorf("stage 2: uid %d, Inside %v %+v; want uid 0 inside for caller %d", r.UID, r.Inside, r.Caller, uid)
+	}
+	if want := fmt.Sprintf("0 %d 1 1 %d 1", uid, uids.Start); r.UIDMap != want {
+		t.Errorf("uid_map %q, want %q", r.UIDMap, want)
+	}
+	if r.CapEff == "" || strings.Trim(r.CapEff, "0") == "" {
+		t.Errorf("stage 2 has no capabilities in its namespace: CapEff %q", r.CapEff)
+	}
+	if !reflect.DeepEqual(r.Args, []string{"run", "--", "x"}) {
+		t.Errorf("stage 2 arguments %q", r.Args)
+	}
+}
+
+// TestReexecMapRefused: when a map is refused, Reexec says what the tool
+// answered and stops the child, which never reaches stage 2.
+func TestReexecMapRefused(t *testing.T) {
+	cmd, _, _ := asCIUser(t, "run")
+	cmd.Env = append(cmd.Env, wrongIDsEnv+"=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil || len(out) > 0 {
+		t.Fatalf("re-execution with ids that are not the caller's: %v, stdout %q", err, out)
+	}
+	if !strings.Contains(stderr.String(), "userns: newuidmap: ") || !strings.Contains(stderr.String(), "not allowed") {
+		t.Errorf("the error does not say what newuidmap answered:\n%s", stderr.String())
+	}
+}
+
+// asCIUser returns the test binary as the "reexec" helper run by the CI
+// user with args, the user's uid and subordinate uid range.
+func asCIUser(t *testing.T, args ...string) (*exec.Cmd, int, Range) {
+	t.Helper()
 	testutil.RequiresRoot(t)
 	u, err := user.Lookup(ciUser)
 	if err != nil {
@@ -238,32 +291,11 @@ func TestReexec(t *testing.T) {
 	}
 	bin := filepath.Join(dir, "userns.test")
 	copyFile(t, self, bin)
-	cmd := exec.Command(bin, "run", "--", "x")
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
 	cmd.Env = []string{helperEnv + "=reexec", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("re-execute as %s: %v\n%s", ciUser, err, stderr.String())
-	}
-	var r report
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("stage 2 report: %v\n%s", err, out)
-	}
-	if !r.Inside || r.UID != 0 || r.Caller.UID != uid {
-		t.Errorf("stage 2: uid %d, Inside %v %+v; want uid 0 inside for caller %d", r.UID, r.Inside, r.Caller, uid)
-	}
-	if want := fmt.Sprintf("0 %d 1 1 %d 1", uid, uids.Start); r.UIDMap != want {
-		t.Errorf("uid_map %q, want %q", r.UIDMap, want)
-	}
-	if r.CapEff == "" || strings.Trim(r.CapEff, "0") == "" {
-		t.Errorf("stage 2 has no capabilities in its namespace: CapEff %q", r.CapEff)
-	}
-	if !reflect.DeepEqual(r.Args, []string{"run", "--", "x"}) {
-		t.Errorf("stage 2 arguments %q", r.Args)
-	}
+	return cmd, uid, uids
 }
 
 func copyFile(t *testing.T, src, dst string) {
