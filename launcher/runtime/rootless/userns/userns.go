@@ -27,6 +27,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -186,7 +188,10 @@ func Tools() (newuidmap, newgidmap string, err error) {
 // stdio in a new user namespace, waits for it, passes it the signals this
 // process gets, and returns its exit status (128+n for a signal). If this
 // process dies, the child gets SIGTERM, so that it stops its sandbox.
-func Reexec(c Caller) (int, error) {
+// Once the child is on its way to stage 2 it logs, at debug level, how long
+// getting there took (a "phase" as the launcher logs them); log may be nil.
+func Reexec(c Caller, log *slog.Logger) (int, error) {
+	begin := time.Now()
 	uids, gids, err := Ranges(c)
 	if err != nil {
 		return 0, err
@@ -238,6 +243,9 @@ func Reexec(c Caller) (int, error) {
 		return 0, fmt.Errorf("userns: %w", err)
 	}
 	w.Close()
+	if log != nil {
+		log.Debug("phase", "name", "user namespace", "took", time.Since(begin).Round(time.Microsecond))
+	}
 	return wait(cmd)
 }
 

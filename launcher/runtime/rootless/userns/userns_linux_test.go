@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,8 @@ const (
 	markerEnv = "MCPBOX_USERNS_TEST_MARKER"
 	// wrongIDsEnv makes the "reexec" helper ask for ids it does not have.
 	wrongIDsEnv = "MCPBOX_USERNS_TEST_WRONG_IDS"
+	// logEnv gives the "reexec" helper's Reexec a debug logger.
+	logEnv = "MCPBOX_USERNS_TEST_LOG"
 )
 
 // report is what a helper that reached stage 2 saw.
@@ -76,7 +80,11 @@ func TestMain(m *testing.M) {
 			// newgidmap refuse them.
 			c.UID, c.GID = c.UID+1, c.GID+1
 		}
-		code, err := Reexec(c)
+		var log *slog.Logger
+		if os.Getenv(logEnv) != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		code, err := Reexec(c, log)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -214,9 +222,11 @@ const ciUser = "mcpbox-ci"
 
 // TestReexec runs the whole re-execution as the CI user: in stage 2 the
 // process is uid 0 with every capability of its namespace, id 0 mapped
-// to the user and id 1 to the first subordinate id.
+// to the user and id 1 to the first subordinate id; the time it took is
+// logged as a phase, as the launcher logs its own.
 func TestReexec(t *testing.T) {
 	cmd, uid, uids := asCIUser(t, "run", "--", "x")
+	cmd.Env = append(cmd.Env, logEnv+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -238,6 +248,9 @@ func TestReexec(t *testing.T) {
 	}
 	if !reflect.DeepEqual(r.Args, []string{"run", "--", "x"}) {
 		t.Errorf("stage 2 arguments %q", r.Args)
+	}
+	if !regexp.MustCompile(`level=DEBUG msg=phase name="user namespace" took=[0-9.]+m?s\n`).MatchString(stderr.String()) {
+		t.Errorf("no phase logged for the user namespace:\n%s", stderr.String())
 	}
 }
 
