@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,7 +95,10 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 	defer rt.Close()
 	phase("connect")
-	defer sweepBeside(rt, opts.RunDir, s.log)()
+	settled := make(chan struct{})
+	s.settled = sync.OnceFunc(func() { close(settled) })
+	defer sweepBeside(rt, opts.RunDir, s.log, settled)()
+	defer s.settled()
 	if j.image != "" {
 		if err := rt.Image(ctx, j.image); err != nil {
 			return err
@@ -241,6 +245,11 @@ type session struct {
 	stdout    *fifoReader
 	stderr    *fifoReader
 	exited    chan struct{} // closed when the server has exited
+	// settled lets the sweep of dead sessions' leftovers begin, off the
+	// path of the start: called when the server's first byte has
+	// reached the client (a batch job's server: when it has started), or
+	// when the session ends before.
+	settled func()
 
 	ociSpec *specs.Spec // what prepare built for the runtime
 
