@@ -158,9 +158,8 @@ func (b *bench) setup() error {
 	if b.node, err = exec.LookPath("node"); err != nil {
 		return errors.New("node is not installed: run `make setup`")
 	}
-	b.everything, _ = filepath.Abs("testdata/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-	if _, err := os.Stat(b.everything); errors.Is(err, fs.ErrNotExist) {
-		return errors.New("the npm fixtures are not installed: run `make fixtures`")
+	if b.everything, err = fixture("server-everything"); err != nil {
+		return err
 	}
 	b.namespace = fmt.Sprintf("mcpbox-bench-%d", os.Getpid())
 	if b.tmp, err = os.MkdirTemp("", "mcpbox-bench."); err != nil {
@@ -228,6 +227,21 @@ func (b *bench) cleanup() {
 			logf("warning: remove %s: %v", b.tmp, err)
 		}
 	}
+}
+
+// fixture is the real path of an npm fixture's entry point: mcpbox
+// refuses a grant that leads through a symlink (testdata/servers/node_modules
+// may be one, in a second worktree), and the image variant grants its
+// directory.
+func fixture(name string) (string, error) {
+	p, err := filepath.Abs("testdata/servers/node_modules/@modelcontextprotocol/" + name + "/dist/index.js")
+	if err == nil {
+		p, err = filepath.EvalSymlinks(p)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", errors.New("the npm fixtures are not installed: run `make fixtures`")
+	}
+	return p, err
 }
 
 // globalFlags puts mcpbox's global flags for this run before args.

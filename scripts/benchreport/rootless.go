@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -377,9 +375,9 @@ func (b *bench) gcRootless() {
 
 // filesystemData makes the directory server-filesystem serves.
 func (b *bench) filesystemData() error {
-	b.filesystem, _ = filepath.Abs("testdata/servers/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js")
-	if _, err := os.Stat(b.filesystem); errors.Is(err, fs.ErrNotExist) {
-		return errors.New("the npm fixtures are not installed: run `make fixtures`")
+	var err error
+	if b.filesystem, err = fixture("server-filesystem"); err != nil {
+		return err
 	}
 	b.fsData = filepath.Join(b.tmp, "fsdata")
 	if err := os.Mkdir(b.fsData, 0o755); err != nil {
