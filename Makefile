@@ -45,10 +45,10 @@ fuzz: ## run every fuzz target in the repo for FUZZTIME each (default 10s)
 test-unit: ## tiers 1 and 2 (-short): no containerd, no built binary; e2e/ skips itself
 	$(GOTEST) -count=1 -short ./...
 
-demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
+demo: setup fixtures build ## run a real MCP server sandboxed and talk to it, as you and (when root) again as an unprivileged user
 	@scripts/demo.sh
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/demo-user.sh; fi
 
-# Not yet part of `demo`: it needs the rootless runtime (issue 16).
 demo-user: setup fixtures build ## the demo again as an unprivileged user (mcpbox-ci when started as root), rootless
 	@scripts/demo-user.sh
 

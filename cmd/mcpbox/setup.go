@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/apparmor"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/cgroups"
 )
 
@@ -22,7 +26,7 @@ func setupCommand() *cli.Command {
 		OnUsageError: usageError,
 		Name:         "setup",
 		Usage:        "prepare this host, once and as root, for users who run mcpbox without root",
-		Subcommands:  []*cli.Command{setupRootlessCommand()},
+		Subcommands:  []*cli.Command{setupRootlessCommand(), setupAppArmorCommand()},
 	}
 }
 
@@ -110,4 +114,88 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func setupAppArmorCommand() *cli.Command {
+	return &cli.Command{
+		OnUsageError: usageError,
+		Name:         "apparmor",
+		Usage:        "install the AppArmor profile that lets this mcpbox create user namespaces where the host restricts them (Ubuntu 23.10+)",
+		Description: "Ubuntu 23.10 and later let only programs with an AppArmor profile that allows `userns` create\n" +
+			"unprivileged user namespaces, which the rootless runtime needs. This command writes such a profile\n" +
+			"for the mcpbox binary (symlinks resolved: the kernel matches the real path) to /etc/apparmor.d,\n" +
+			"after the host's apparmor_parser has accepted it, and loads it. The profile confines nothing else\n" +
+			"(flags=(unconfined)); local additions go to /etc/apparmor.d/local/.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "binary", Usage: "the mcpbox binary the profile is for", DefaultText: "this mcpbox"},
+			&cli.BoolFlag{Name: "print", Usage: "print the profile instead of installing it (no root needed)"},
+			&cli.StringFlag{Name: "parser", Value: "apparmor_parser", Usage: "the apparmor_parser to check and load the profile with"},
+			&cli.StringFlag{Name: "dir", Value: apparmor.Dir, Usage: "where profiles live", Hidden: true},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return &launcher.UsageError{Err: fmt.Errorf("unexpected argument %q (see `mcpbox setup apparmor --help`)", c.Args().First())}
+			}
+			binary := c.String("binary")
+			if binary == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				binary = exe
+			}
+			real, err := filepath.EvalSymlinks(binary)
+			if err != nil {
+				return &launcher.UsageError{Flag: "binary", Err: err}
+			}
+			profile, err := apparmor.Profile(real)
+			if err != nil {
+				return &launcher.UsageError{Flag: "binary", Err: err}
+			}
+			if c.Bool("print") {
+				_, err := os.Stdout.Write(profile)
+				return err
+			}
+			return installAppArmor(c.Context, os.Stdout, c.String("parser"), c.String("dir"), real, profile)
+		},
+	}
+}
+
+// installAppArmor checks profile with the host's parser, writes it to dir
+// and loads it where AppArmor is enabled. A profile the parser refuses is
+// never written: it would fail every boot's profile load.
+func installAppArmor(ctx context.Context, out io.Writer, parser, dir, binary string, profile []byte) error {
+	if os.Geteuid() != 0 {
+		return errors.New("setup apparmor: needs root: run it with sudo")
+	}
+	path, err := exec.LookPath(parser)
+	if err != nil {
+		return fmt.Errorf("setup apparmor: %s not found: install AppArmor's tools (`sudo apt install apparmor`), or there is no AppArmor to configure here", parser)
+	}
+	if err := apparmor.Check(ctx, path, profile); err != nil {
+		return fmt.Errorf("setup apparmor: %s refuses the profile (AppArmor 4 is needed for `userns` rules; older hosts do not restrict user namespaces and need no profile): %w", path, err)
+	}
+	name, err := apparmor.FileName(binary)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(dir, name)
+	tmp := file + ".mcpbox-tmp"
+	if err := os.WriteFile(tmp, profile, 0o644); err != nil {
+		return fmt.Errorf("setup apparmor: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("setup apparmor: %w", err)
+	}
+	fmt.Fprintf(out, "wrote %s for %s\n", file, binary)
+	if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.TrimSpace(string(b)) != "Y" {
+		fmt.Fprintln(out, "AppArmor is not enabled on this kernel: the profile loads at the next boot with AppArmor")
+		return nil
+	}
+	if o, err := exec.CommandContext(ctx, path, "-r", file).CombinedOutput(); err != nil {
+		return fmt.Errorf("setup apparmor: load %s: %v: %s", file, err, strings.TrimSpace(string(o)))
+	}
+	fmt.Fprintln(out, "loaded: this mcpbox may now create user namespaces")
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/internal/testutil"
 	"github.com/mcpbox/mcpbox/launcher"
+	"github.com/mcpbox/mcpbox/launcher/apparmor"
 )
 
 // TestSetupRootlessUsage: a user that is missing or unknown is a usage
@@ -79,5 +80,59 @@ func TestSetupRootless(t *testing.T) {
 	stdout, _, err = runApp(t, context.Background(), "setup", "rootless", "--user", u.Uid)
 	if err != nil || !strings.Contains(stdout, "already there") {
 		t.Errorf("again, by uid: %v\n%s", err, stdout)
+	}
+}
+
+// TestSetupAppArmor: --print gives the profile for the binary's real path;
+// installing checks it with the parser and writes it only when the parser
+// accepts it.
+func TestSetupAppArmor(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := testutil.TempDir(t)
+	bin := filepath.Join(dir, "mcpbox")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	want, err := apparmor.Profile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runApp(t, context.Background(), "setup", "apparmor", "--print", "--binary", link)
+	if err != nil || stdout != string(want) {
+		t.Errorf("--print for a symlink = %q, %v; want the profile of the real path %s", stdout, err, bin)
+	}
+
+	profiles := filepath.Join(dir, "apparmor.d")
+	if err := os.Mkdir(profiles, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := apparmor.FileName(bin)
+	refuses := filepath.Join(dir, "refuses")
+	if err := os.WriteFile(refuses, []byte("#!/bin/sh\necho 'syntax error in profile' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runApp(t, context.Background(), "setup", "apparmor", "--binary", bin, "--parser", refuses, "--dir", profiles)
+	if err == nil || !strings.Contains(err.Error(), "refuses the profile") {
+		t.Errorf("with a parser that refuses: %v, want an error saying so", err)
+	}
+	if _, err := os.Stat(filepath.Join(profiles, name)); err == nil {
+		t.Error("a profile the parser refused was written")
+	}
+
+	parser := testutil.AppArmorParser4(t)
+	stdout, _, err = runApp(t, context.Background(), "setup", "apparmor", "--binary", bin, "--parser", parser, "--dir", profiles)
+	if err != nil {
+		t.Fatalf("install with %s: %v", parser, err)
+	}
+	got, err := os.ReadFile(filepath.Join(profiles, name))
+	if err != nil || string(got) != string(want) {
+		t.Errorf("installed profile = %q, %v; want %q", got, err, want)
+	}
+	if !strings.Contains(stdout, "wrote "+filepath.Join(profiles, name)) {
+		t.Errorf("output %q does not say what was written", stdout)
 	}
 }
