@@ -76,7 +76,7 @@ func (s *session) announceUnenforced(missing []string, fix string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("limits not enforced: %s (%s)", strings.Join(missing, ", "), fix)
-	if s.opts.RequireLimits {
+	if s.job.requireLimits {
 		return &UsageError{Err: fmt.Errorf("rootless: %s; the server is not started because limits are required", msg)}
 	}
 	fmt.Fprintf(s.opts.Stderr, "mcpbox: rootless: %s\n", msg)

@@ -38,13 +38,16 @@ func Run(ctx context.Context, opts Options) error {
 // job is one container run, fully resolved: what runs, what it may see and
 // reach, and how its stdio is handled.
 type job struct {
-	cmd     *command
-	mounts  []sandbox.Mount // host paths granted beyond the runtime and cmd's own
-	env     []string        // NAME=VALUE, beyond the base environment
-	allow   *egress.Allowlist
-	limits  sandbox.Limits
-	workdir string
-	label   string // the command line, for the container's label
+	cmd    *command
+	mounts []sandbox.Mount // host paths granted beyond the runtime and cmd's own
+	env    []string        // NAME=VALUE, beyond the base environment
+	allow  *egress.Allowlist
+	limits sandbox.Limits
+	// requireLimits refuses to start where the runtime cannot enforce
+	// limits (--require-limits, the profile's limits.required).
+	requireLimits bool
+	workdir       string
+	label         string // the command line, for the container's label
 	// uid and gid the process runs as.
 	uid, gid uint32
 	// toolAllow and toolDeny are the profile's tool filter (globs).
