@@ -54,13 +54,35 @@ type Caller struct {
 
 // Inside reports whether this process runs in mcpbox's user namespace,
 // and for whom. Its own ids there are 0.
+//
+// The variable alone proves nothing (anyone may set it): the kernel's
+// uid_map must also be the one Reexec writes, with id 0 mapped to the
+// caller it names — never the initial namespace's identity map, where
+// the rootless runtime would map the server to the host's root.
 func Inside() (Caller, bool) {
 	v := os.Getenv(envStage)
 	stage, c, err := parseStage(v)
 	if err != nil || stage != "2" {
 		return Caller{}, false
 	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil || !ownMap(string(b), c.UID) {
+		return Caller{}, false
+	}
 	return c, true
+}
+
+// ownMap reports whether uid_map is the map Reexec writes for uid: id 0
+// is uid, one id each, two lines.
+func ownMap(uidMap string, uid int) bool {
+	lines := strings.Split(strings.TrimSpace(uidMap), "\n")
+	if len(lines) != 2 || uid == 0 {
+		return false
+	}
+	f := strings.Fields(lines[0])
+	g := strings.Fields(lines[1])
+	return len(f) == 3 && len(g) == 3 && f[0] == "0" && f[1] == strconv.Itoa(uid) && f[2] == "1" &&
+		g[0] == "1" && g[2] == "1"
 }
 
 func parseStage(v string) (string, Caller, error) {
@@ -87,6 +109,12 @@ func parseStage(v string) (string, Caller, error) {
 func Continue() {
 	stage, c, err := parseStage(os.Getenv(envStage))
 	if err != nil || stage != "1" {
+		return
+	}
+	// Only a child Reexec started waits: its ids are not mapped yet. The
+	// variable set anywhere else is dropped, not obeyed.
+	if b, err := os.ReadFile("/proc/self/uid_map"); err != nil || strings.TrimSpace(string(b)) != "" {
+		os.Unsetenv(envStage)
 		return
 	}
 	sync := os.NewFile(syncFD, "userns-sync")
