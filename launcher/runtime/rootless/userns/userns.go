@@ -111,9 +111,10 @@ func Continue() {
 	if err != nil || stage != "1" {
 		return
 	}
-	// Only a child Reexec started waits: its ids are not mapped yet. The
-	// variable set anywhere else is dropped, not obeyed.
-	if b, err := os.ReadFile("/proc/self/uid_map"); err != nil || strings.TrimSpace(string(b)) != "" {
+	// Only a child Reexec started waits: its ids are not mapped yet, or
+	// mapped by its parent just now. The variable set anywhere else is
+	// dropped, not obeyed.
+	if b, err := os.ReadFile("/proc/self/uid_map"); err != nil || (strings.TrimSpace(string(b)) != "" && !ownMap(string(b), c.UID)) {
 		os.Unsetenv(envStage)
 		return
 	}
