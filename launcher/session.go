@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -100,6 +102,9 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	defer sweepBeside(rt, opts.RunDir, s.log)()
 	if j.image != "" {
 		if err := rt.Image(ctx, j.image); err != nil {
+			if errors.Is(err, rootless.ErrImageRoots) {
+				return &UsageError{Flag: "profile", Err: err}
+			}
 			return err
 		}
 		phase("image")

@@ -150,9 +150,12 @@ func (r *Runtime) runc(logFile string) *runc.Runc {
 // Close has nothing to release.
 func (r *Runtime) Close() error { return nil }
 
+// ErrImageRoots is wrapped by Image and ImageRoot.
+var ErrImageRoots = errors.New("image roots need containerd's image store, which only the containerd runtime has")
+
 // Image refuses: image roots come from containerd's content store.
 func (r *Runtime) Image(ctx context.Context, ref string) error {
-	return fmt.Errorf("rootless: image %s: image roots need containerd's image store, which only the containerd runtime has: run this profile as root with --runtime containerd, or use a profile without an image (rootfs host)", ref)
+	return fmt.Errorf("rootless: image %s: %w: run this profile as root with --runtime containerd, or use a profile without an image (rootfs host)", ref, ErrImageRoots)
 }
 
 // ImageRoot refuses, as Image does.
