@@ -98,6 +98,12 @@ func TestMakeInstall(t *testing.T) {
 		t.Errorf("installed profile %s = %q, %v; want Profile(/usr/bin/mcpbox)", profile, got, err)
 	}
 	requireMode(t, profile, 0o644)
+	// The manual page, from the same text as --help.
+	manPage := filepath.Join(root, "usr", "share", "man", "man1", "mcpbox.1")
+	requireMode(t, manPage, 0o644)
+	if page, err := os.ReadFile(manPage); err != nil || !bytes.Contains(page, []byte(".TH mcpbox 1")) || !bytes.Contains(page, []byte("RUNTIMES")) {
+		t.Errorf("manual page %s: %v, want mcpbox(1) with the help's RUNTIMES section", manPage, err)
+	}
 
 	// The installed mcpbox looks for its helpers where make put them.
 	mcpbox := filepath.Join(root, "usr", "bin", "mcpbox")
@@ -109,7 +115,7 @@ func TestMakeInstall(t *testing.T) {
 	}
 
 	runMake(t, accept, append([]string{"uninstall"}, vars...)...)
-	for _, p := range []string{filepath.Join(root, "usr", "bin", "mcpbox"), filepath.Join(root, "usr", "bin", "mcpbox-init"), filepath.Join(root, "usr", "bin", "mcpbox-probe"), profile} {
+	for _, p := range []string{filepath.Join(root, "usr", "bin", "mcpbox"), filepath.Join(root, "usr", "bin", "mcpbox-init"), filepath.Join(root, "usr", "bin", "mcpbox-probe"), profile, manPage} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("make uninstall left %s", p)
 		}

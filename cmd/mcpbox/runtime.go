@@ -23,7 +23,7 @@ func runtimeFlag() cli.Flag {
 		DefaultText: "auto",
 		Usage: "what runs the sandboxes: containerd (its daemon; for root, or a user who may open its socket), " +
 			"rootless (runc in a user namespace of mcpbox's, no daemon, no root) or auto (containerd when its socket is usable, else rootless); " +
-			"else $" + runtimeEnv + ", else `runtime:` in $XDG_CONFIG_HOME/mcpbox/" + userconfig.FileName,
+			"else $" + runtimeEnv + ", else the runtime key of $XDG_CONFIG_HOME/mcpbox/" + userconfig.FileName,
 	}
 }
 
