@@ -36,7 +36,7 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 	if err != nil {
 		return nil, err
 	}
-	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(dir, "runc"), UID: c.UID})
+	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(dir, "runc"), Caller: c})
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
@@ -60,13 +60,20 @@ func rootlessRunDir() (string, error) {
 }
 
 // chownForSandbox gives a file mcpbox made for the server to the server's
-// user. In the rootless runtime the server's user is the caller, who owns
-// the file already (uid 0 of mcpbox's namespace): nothing to do.
+// user, uid:gid as the sandbox sees them. In the rootless runtime that is
+// the id of mcpbox's namespace that the container maps them to: nobody's
+// (userns.NSNobody), or the caller, who owns the file already.
 func (o Options) chownForSandbox(path string, uid, gid uint32) error {
-	if o.isRootless() {
-		return nil
+	if !o.isRootless() {
+		return os.Chown(path, int(uid), int(gid))
 	}
-	return os.Chown(path, int(uid), int(gid))
+	nsID := func(id uint32) int {
+		if id == userns.Nobody {
+			return userns.NSNobody
+		}
+		return userns.NSCaller
+	}
+	return os.Chown(path, nsID(uid), nsID(gid))
 }
 
 // announceUnenforced says which limits the rootless runtime cannot

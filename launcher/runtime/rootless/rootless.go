@@ -37,6 +37,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher/runtime/api"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/cgroups"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 )
 
 // Annotations mcpbox puts on its containers' specs, which runc lists back:
@@ -55,9 +56,10 @@ type Options struct {
 	StateDir string
 	// Runtime is the OCI runtime binary: runc or crun.
 	Runtime string
-	// UID is the caller's uid on the host, whose delegated cgroup
-	// subtree, if any, holds the containers' cgroups.
-	UID int
+	// Caller is the user mcpbox runs for: whose delegated cgroup subtree,
+	// if any, holds the containers' cgroups, and whose ids the container
+	// maps.
+	Caller userns.Caller
 }
 
 // Runtime runs containers with an OCI runtime binary.
@@ -89,7 +91,7 @@ func Open(ctx context.Context, o Options) (*Runtime, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("rootless: become a subreaper: %w", err)
 	}
-	return &Runtime{opts: o, cg: delegation(ctx, o.UID)}, nil
+	return &Runtime{opts: o, cg: delegation(ctx, o.Caller.UID)}, nil
 }
 
 // delegation finds the caller's delegated cgroup subtree; on a cgroup v2
@@ -234,13 +236,12 @@ func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
 	if spec.Process == nil || spec.Linux == nil {
 		return nil, errors.New("rootless: spec has no process or no linux section")
 	}
-	uid, gid := spec.Process.User.UID, spec.Process.User.GID
-	if uid == 0 || gid == 0 {
-		return nil, fmt.Errorf("rootless: spec runs the process as %d:%d: the rootless runtime never runs a server as root", uid, gid)
+	maps, err := r.idMaps(spec.Process.User.UID, spec.Process.User.GID)
+	if err != nil {
+		return nil, err
 	}
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: uid, HostID: 0, Size: 1}}
-	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: gid, HostID: 0, Size: 1}}
+	spec.Linux.UIDMappings, spec.Linux.GIDMappings = maps[0], maps[1]
 	for i := range spec.Mounts {
 		m := &spec.Mounts[i]
 		switch {
@@ -267,6 +268,25 @@ func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
 	spec.Annotations[annotCommand] = command
 	spec.Annotations[annotSessionDir] = cfg.Owner.SessionDir
 	return &spec, nil
+}
+
+// idMaps are the container's uid and gid maps onto mcpbox's namespace:
+// its root to userns.NSRoot, nobody to userns.NSNobody, the caller's ids
+// (Caller.InContainer) to userns.NSCaller. The process must run as nobody
+// or as the caller: never as root.
+func (r *Runtime) idMaps(uid, gid uint32) ([2][]specs.LinuxIDMapping, error) {
+	cuid, cgid := r.opts.Caller.InContainer()
+	if (uid != userns.Nobody && uid != cuid) || (gid != userns.Nobody && gid != cgid) {
+		return [2][]specs.LinuxIDMapping{}, fmt.Errorf("rootless: spec runs the process as %d:%d: the rootless runtime runs a server as nobody (%d) or as you (%d:%d), never as root", uid, gid, userns.Nobody, cuid, cgid)
+	}
+	m := func(caller uint32) []specs.LinuxIDMapping {
+		return []specs.LinuxIDMapping{
+			{ContainerID: 0, HostID: userns.NSRoot, Size: 1},
+			{ContainerID: userns.Nobody, HostID: userns.NSNobody, Size: 1},
+			{ContainerID: caller, HostID: userns.NSCaller, Size: 1},
+		}
+	}
+	return [2][]specs.LinuxIDMapping{m(cuid), m(cgid)}, nil
 }
 
 // limit keeps the limits whose controller is delegated, under a cgroup of
