@@ -96,3 +96,14 @@ func ownedByRoot(fi os.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && st.Uid == 0
 }
+
+// usageCgroup is the cgroup whose usage a trial samples: the container's,
+// where the runtime says it put it (the rootless runtime moves it under the
+// caller's delegated subtree), else the one the spec names; "" when the
+// container has none of its own to sample.
+func (s *session) usageCgroup() string {
+	if c, ok := s.container.(interface{ Cgroup() string }); ok {
+		return c.Cgroup()
+	}
+	return s.cgroupsPath()
+}

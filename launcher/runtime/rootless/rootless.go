@@ -185,7 +185,7 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return nil, fmt.Errorf("rootless: bundle: %w", err)
 	}
-	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), exited: make(chan api.Exit, 1)}
+	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), cgroup: spec.Linux.CgroupsPath, exited: make(chan api.Exit, 1)}
 	if spec.Linux.CgroupsPath != "" && slices.Contains(r.cg.Controllers, cgroups.Memory) {
 		c.memoryCgroup = spec.Linux.CgroupsPath
 	}
@@ -324,6 +324,7 @@ type container struct {
 	bundle       string
 	log          string
 	pid          int
+	cgroup       string // the container's cgroup path, "" without one
 	memoryCgroup string // the container's memory cgroup path, when delegated
 	exited       chan api.Exit
 	oom          bool
@@ -389,6 +390,12 @@ func (c *container) oomKilled() bool {
 }
 
 func (c *container) OOMKilled() bool { return c.oom }
+
+// Cgroup is the container's cgroup below each hierarchy's root: under the
+// caller's delegated subtree, not where the session's spec put it; "" when
+// the container has no cgroup of its own (no limit controller is
+// delegated), and its usage cannot be told from the caller's.
+func (c *container) Cgroup() string { return c.cgroup }
 
 // Signal signals the first process; with all, every process of the
 // container: SIGKILL to the first process of a pid namespace kills them
