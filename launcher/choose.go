@@ -26,10 +26,10 @@ func ChooseRuntime(ctx context.Context, opts Options) (Choice, error) {
 	return backend.Choose(ctx, opts.Runtime, address)
 }
 
-// RootlessStateDir is where the rootless runtime keeps its state:
-// $XDG_RUNTIME_DIR/mcpbox when XDG_RUNTIME_DIR is the caller's own 0700
-// directory, else /tmp/mcpbox-UID; created 0700, and refused when it
-// belongs to someone else (see backend.StateDir).
-func RootlessStateDir() (string, error) {
-	return backend.StateDir(os.Getenv("XDG_RUNTIME_DIR"))
+// RootlessState is where the rootless runtime keeps its state, and why:
+// $XDG_RUNTIME_DIR/mcpbox, else /tmp/mcpbox-UID, else (someone else made
+// that first) $XDG_STATE_HOME/mcpbox/run; sessions and gc find the same
+// one (see backend.StateDir).
+func RootlessState() (backend.StateLocation, error) {
+	return backend.StateDir(os.Getenv("XDG_RUNTIME_DIR"), DefaultDirs().State)
 }

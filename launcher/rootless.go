@@ -32,11 +32,12 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 	if !ok {
 		return nil, fmt.Errorf("launcher: %w: run mcpbox itself with --runtime rootless, not the launcher", rootless.ErrNotInUserNS)
 	}
-	dir, err := RootlessStateDir()
+	loc, err := RootlessState()
 	if err != nil {
 		return nil, err
 	}
-	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(dir, "runc"), Caller: c})
+	opts.Logger.Info("rootless state directory", "dir", loc.Dir, "why", loc.Why())
+	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(loc.Dir, "runc"), Caller: c})
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
@@ -48,11 +49,11 @@ func rootlessRunDir() (string, error) {
 	if _, ok := userns.Inside(); !ok {
 		return "", rootless.ErrNotInUserNS
 	}
-	dir, err := RootlessStateDir()
+	loc, err := RootlessState()
 	if err != nil {
 		return "", err
 	}
-	dir = filepath.Join(dir, "sessions")
+	dir := filepath.Join(loc.Dir, "sessions")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("launcher: rootless run directory: %w", err)
 	}

@@ -42,7 +42,8 @@ func newApp() *cli.App {
 			"says which runs and what the host lacks, with the command that fixes it.\n\n" +
 			"FILES. Profiles in $XDG_CONFIG_HOME/mcpbox/profiles, the user config file\n" +
 			"$XDG_CONFIG_HOME/mcpbox/config.yaml, pins and audit logs in $XDG_STATE_HOME/mcpbox, installed packages in\n" +
-			"$XDG_CACHE_HOME/mcpbox; rootless sessions in $XDG_RUNTIME_DIR/mcpbox (else /tmp/mcpbox-UID).\n\n" +
+			"$XDG_CACHE_HOME/mcpbox; rootless sessions in $XDG_RUNTIME_DIR/mcpbox (else /tmp/mcpbox-UID;\n" +
+			"else, when someone else made that first, $XDG_STATE_HOME/mcpbox/run).\n\n" +
 			"EXIT STATUS. The server's own status; 2 for bad usage or a profile or grant that cannot work; 125 when\n" +
 			"mcpbox itself failed; 127 when the server's program is not found; 128+N after signal N.\n\n" +
 			"Logs go to stderr; stdout carries only MCP messages.",

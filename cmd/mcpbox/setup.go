@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -108,6 +109,36 @@ func setupRootless(out io.Writer, u *user.User, root string) error {
 	return nil
 }
 
+// checkReplace refuses to let the profile for binary replace file unless
+// file is missing or is mcpbox's profile for binary already.
+func checkReplace(file, binary string) error {
+	fi, err := os.Lstat(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("setup apparmor: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("setup apparmor: %s is there and is not a regular file: mcpbox does not replace it; remove it if it is yours to remove", file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("setup apparmor: %w", err)
+	}
+	other, ok := apparmor.Binary(b)
+	switch {
+	case !ok:
+		return fmt.Errorf("setup apparmor: %s is there and is not mcpbox's profile (its first line is not mcpbox's): "+
+			"it is another program's, or an administrator's, and mcpbox does not replace it; "+
+			"if it is yours to replace, move it away and run this again", file)
+	case other != binary:
+		return fmt.Errorf("setup apparmor: %s is mcpbox's profile for %s, whose path gives the same file name as %s: "+
+			"mcpbox does not replace it; remove it if that mcpbox is gone (sudo rm %s), or install mcpbox at a path that does not collide", file, other, binary, file)
+	}
+	return nil
+}
+
 // shellWord quotes s for a shell when it needs quoting.
 func shellWord(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>()*?[]#~%") {
@@ -125,7 +156,11 @@ func setupAppArmorCommand() *cli.Command {
 			"unprivileged user namespaces, which the rootless runtime needs. This command writes such a profile\n" +
 			"for the mcpbox binary (symlinks resolved: the kernel matches the real path) to /etc/apparmor.d,\n" +
 			"after the host's apparmor_parser has accepted it, and loads it. The profile confines nothing else\n" +
-			"(flags=(unconfined)); local additions go to /etc/apparmor.d/local/.",
+			"(flags=(unconfined)); local additions go to /etc/apparmor.d/local/.\n\n" +
+			"It installs a profile only for an executable named mcpbox that nobody but root can replace: the file\n" +
+			"and every directory above it root's, not writable by group or others, on no nosuid mount — as\n" +
+			"`sudo make install` and the Debian package leave it. It never replaces a file in /etc/apparmor.d\n" +
+			"that is not mcpbox's profile for that same binary. --print shows the profile for any path.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "binary", Usage: "the mcpbox binary the profile is for", DefaultText: "this mcpbox"},
 			&cli.BoolFlag{Name: "print", Usage: "print the profile instead of installing it (no root needed)"},
@@ -163,10 +198,28 @@ func setupAppArmorCommand() *cli.Command {
 
 // installAppArmor checks profile with the host's parser, writes it to dir
 // and loads it where AppArmor is enabled. A profile the parser refuses is
-// never written: it would fail every boot's profile load.
+// never written: it would fail every boot's profile load. Nor is one for
+// a binary others than root could replace (the profile would lift the
+// user-namespace restriction for whatever they put there), nor one that
+// would replace a file in dir that is not mcpbox's profile for binary:
+// another program's profile, an administrator's, or mcpbox's for another
+// path that has the same file name (/a/b.c/mcpbox and /a.b/c/mcpbox).
 func installAppArmor(ctx context.Context, out io.Writer, parser, dir, binary string, profile []byte) error {
 	if os.Geteuid() != 0 {
 		return errors.New("setup apparmor: needs root: run it with sudo")
+	}
+	if err := apparmor.CheckInstalled(binary); err != nil {
+		return fmt.Errorf("setup apparmor: %w; the profile would let whatever is put there create user namespaces: "+
+			"install mcpbox where only root may write (`sudo make install`, or the Debian package) and run "+
+			"`sudo mcpbox setup apparmor --binary PATH` with that path (--print shows the profile for any path)", err)
+	}
+	name, err := apparmor.FileName(binary)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(dir, name)
+	if err := checkReplace(file, binary); err != nil {
+		return err
 	}
 	path, err := exec.LookPath(parser)
 	if err != nil {
@@ -175,18 +228,25 @@ func installAppArmor(ctx context.Context, out io.Writer, parser, dir, binary str
 	if err := apparmor.Check(ctx, path, profile); err != nil {
 		return fmt.Errorf("setup apparmor: %s refuses the profile (AppArmor 4 is needed for `userns` rules; older hosts do not restrict user namespaces and need no profile): %w", path, err)
 	}
-	name, err := apparmor.FileName(binary)
+	// A dot file: AppArmor skips it at boot should mcpbox die before the
+	// rename.
+	tmp, err := os.CreateTemp(dir, "."+name+".*")
 	if err != nil {
-		return err
-	}
-	file := filepath.Join(dir, name)
-	tmp := file + ".mcpbox-tmp"
-	if err := os.WriteFile(tmp, profile, 0o644); err != nil {
 		return fmt.Errorf("setup apparmor: %w", err)
 	}
-	if err := os.Rename(tmp, file); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("setup apparmor: %w", err)
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(profile)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		return fmt.Errorf("setup apparmor: write %s: %w", file, err)
 	}
 	fmt.Fprintf(out, "wrote %s for %s\n", file, binary)
 	if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.TrimSpace(string(b)) != "Y" {
