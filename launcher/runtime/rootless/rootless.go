@@ -480,8 +480,23 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
 // Remove kills and deletes one leftover container.
 func (r *Runtime) Remove(ctx context.Context, l api.Leftover) error {
 	rc := r.runc("")
+	// The container's user namespace was a child of the dead session's
+	// mcpbox's, not of this one's: runc's SIGKILL, sent with this
+	// process's capabilities, reaches only a server that runs as the
+	// caller. One that runs as the sandbox's nobody is killed as nobody.
+	if st, err := rc.State(ctx, l.ID); err == nil && st.Pid > 1 && st.Status != "stopped" {
+		if err := unix.Kill(st.Pid, unix.SIGKILL); err == unix.EPERM {
+			if err := userns.KillAs(st.Pid, userns.NSNobody); err != nil {
+				return fmt.Errorf("rootless: %s: %w", l.ID, err)
+			}
+		}
+	}
 	if err := rc.Delete(ctx, l.ID, &runc.DeleteOpts{Force: true}); err != nil && !notExist(err) {
 		return fmt.Errorf("rootless: delete %s: %w", l.ID, err)
+	}
+	// runc's errors are text: make sure "does not exist" was the truth.
+	if _, err := rc.State(ctx, l.ID); err == nil {
+		return fmt.Errorf("rootless: delete %s: runc still lists it", l.ID)
 	}
 	return nil
 }

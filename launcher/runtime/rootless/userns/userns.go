@@ -46,6 +46,10 @@ import (
 // fd 3, then executes itself again) and "2:UID:GID" after.
 const envStage = "MCPBOX_USERNS_STAGE"
 
+// envKill asks mcpbox, run by KillAs, to send SIGKILL to the pid it holds
+// and exit: the signal then comes from the id KillAs ran it as.
+const envKill = "MCPBOX_USERNS_KILL"
+
 // syncFD is the pipe the child waits on until its ids are mapped.
 const syncFD = 3
 
@@ -133,6 +137,9 @@ func parseStage(v string) (string, Caller, error) {
 // return; otherwise it returns at once. A stage-1 child whose parent
 // failed to map it exits with status 125.
 func Continue() {
+	if pid := os.Getenv(envKill); pid != "" {
+		kill(pid)
+	}
 	stage, c, err := parseStage(os.Getenv(envStage))
 	if err != nil || stage != "1" {
 		return
@@ -342,4 +349,34 @@ func HostUID() int {
 		return c.UID
 	}
 	return os.Geteuid()
+}
+
+// KillAs sends SIGKILL to pid as id of mcpbox's namespace (NSNobody:
+// the sandbox's nobody), from a child run as that id. A container left by
+// a dead session lives in a user namespace that was a child of that
+// session's mcpbox's, of which this process has no capability: only the
+// same user may signal it. It returns nil when the process is gone.
+func KillAs(pid, id int) error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = []string{envKill + "=" + strconv.Itoa(pid)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(id), Gid: uint32(id), Groups: []uint32{}}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("userns: kill %d as id %d: %v: %s", pid, id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// kill is KillAs's child: it signals, says why it could not, and exits.
+func kill(pid string) {
+	n, err := strconv.Atoi(pid)
+	if err == nil && n > 1 {
+		err = unix.Kill(n, unix.SIGKILL)
+	} else if err == nil {
+		err = fmt.Errorf("pid %d refused", n)
+	}
+	if err != nil && err != unix.ESRCH {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
