@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,7 +186,12 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return nil, fmt.Errorf("rootless: bundle: %w", err)
 	}
-	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), cgroup: spec.Linux.CgroupsPath, exited: make(chan api.Exit, 1)}
+	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), cgroup: spec.Linux.CgroupsPath, exited: make(chan api.Exit, 1), pidfd: -1}
+	if err := mountSysfs(sysDir(cfg)); err != nil {
+		c.deleteState()
+		return nil, err
+	}
+	c.sys = sysDir(cfg)
 	if spec.Linux.CgroupsPath != "" && slices.Contains(r.cg.Controllers, cgroups.Memory) {
 		c.memoryCgroup = spec.Linux.CgroupsPath
 	}
@@ -216,8 +222,43 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 		return nil, fmt.Errorf("rootless: container %s: pid file %q", cfg.ID, b)
 	}
 	c.pid = pid
+	// Signals go through a pidfd: after the process is reaped its pid may
+	// be another process's, but the pidfd still means this one.
+	if c.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		return nil, fmt.Errorf("rootless: container %s: pidfd: %w", cfg.ID, err)
+	}
 	go c.reap()
 	return c, nil
+}
+
+// sysDir is where Create mounts the sandbox's sysfs.
+func sysDir(cfg api.Config) string { return filepath.Join(cfg.Owner.SessionDir, "sys") }
+
+// mountSysfs mounts a sysfs read-only at dir from a network namespace of
+// its own, which has nothing but a loopback interface: what the sandbox's
+// /sys shows of networks (like the containerd runtime's sysfs, mounted in
+// the sandbox's own network namespace), instead of the host's interfaces
+// and its whole cgroup tree, which a bind of the host's /sys would show.
+// The mount lives in mcpbox's mount namespace only. The thread that made
+// it never returns to the Go scheduler: it ends, with its namespace.
+func mountSysfs(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("rootless: sysfs: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("rootless: sysfs: network namespace: %w", err)
+			return
+		}
+		if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			errc <- fmt.Errorf("rootless: mount sysfs: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	return <-errc
 }
 
 // adapt is the session's spec with what a rootless container needs: its
@@ -247,8 +288,9 @@ func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
 		switch {
 		case m.Type == "sysfs":
 			// A container that joins a network namespace its user
-			// namespace does not own may not mount sysfs.
-			*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "rro", "rnosuid", "rnoexec", "rnodev"}}
+			// namespace does not own may not mount sysfs: it gets the
+			// one Create mounted for it (mountSysfs), not the host's.
+			*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: sysDir(cfg), Options: []string{"bind", "ro", "nosuid", "noexec", "nodev"}}
 		case m.Type == "devpts":
 			m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "gid=") })
 		}
@@ -327,6 +369,8 @@ type container struct {
 	cgroup       string // the container's cgroup path, "" without one
 	memoryCgroup string // the container's memory cgroup path, when delegated
 	exited       chan api.Exit
+	pidfd        int    // the first process's pidfd, -1 before it exists
+	sys          string // the sysfs mount Create made, "" before
 	oom          bool
 	once         sync.Once
 }
@@ -402,7 +446,7 @@ func (c *container) Cgroup() string { return c.cgroup }
 // all, other signals go through runc.
 func (c *container) Signal(ctx context.Context, sig syscall.Signal, all bool) error {
 	if !all || sig == syscall.SIGKILL {
-		if err := unix.Kill(c.pid, sig); err != nil && err != unix.ESRCH {
+		if err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("signal container %s: %w", c.id, err)
 		}
 		return nil
@@ -414,8 +458,10 @@ func (c *container) Signal(ctx context.Context, sig syscall.Signal, all bool) er
 func (c *container) Delete(ctx context.Context) error {
 	var err error
 	c.once.Do(func() {
-		if c.pid > 0 {
-			unix.Kill(c.pid, unix.SIGKILL)
+		if c.pidfd >= 0 {
+			unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+			unix.Close(c.pidfd)
+			c.pidfd = -1
 		}
 		err = c.runc().Delete(ctx, c.id, &runc.DeleteOpts{Force: true})
 		if err != nil && !notExist(err) {
@@ -428,8 +474,12 @@ func (c *container) Delete(ctx context.Context) error {
 	return err
 }
 
-// deleteState removes the bundle, and the cgroup runc may leave behind.
+// deleteState removes the bundle, and unmounts the sandbox's sysfs.
 func (c *container) deleteState() {
+	if c.sys != "" {
+		unix.Unmount(c.sys, unix.MNT_DETACH)
+		os.Remove(c.sys)
+	}
 	os.RemoveAll(c.bundle)
 }
 
