@@ -41,8 +41,11 @@ func setupRootlessCommand() *cli.Command {
 			"subtree an administrator gave them. This command makes\n" +
 			"/mcpbox-uid-UID in every controller hierarchy under --cgroup-root and gives it to the user. Its own\n" +
 			"limit files stay root's: an administrator can cap all of the user's sessions there. cgroup v1\n" +
-			"was not designed for unprivileged delegation; the user gains no more than creating and\n" +
-			"limiting cgroups inside that subtree and moving their own processes into them.\n\n" +
+			"was not designed for unprivileged delegation: the user gains creating cgroups inside that subtree\n" +
+			"in every hierarchy (runc needs all of them), setting their files and moving their own processes\n" +
+			"into them; with net_cls and net_prio that includes the class id and priority of their own\n" +
+			"traffic, which firewall or tc rules keyed on cgroup class ids would then see. The sandboxed\n" +
+			"servers themselves reach none of it.\n\n" +
 			"cgroupfs forgets the subtree at every reboot: run this again from a boot hook.\n" +
 			"On cgroup v2 (unified) hosts there is nothing to prepare: mcpbox asks the user's systemd.",
 		Flags: []cli.Flag{
