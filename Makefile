@@ -73,8 +73,8 @@ install: build ## put mcpbox, mcpbox-init, mcpbox-probe in BINDIR (PREFIX/bin, P
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BIN)/mcpbox $(BIN)/mcpbox-init $(BIN)/mcpbox-probe $(DESTDIR)$(BINDIR)/
 	$(BIN)/mcpbox man > $(BIN)/mcpbox.1 && install -m 0644 $(BIN)/mcpbox.1 $(DESTDIR)$(MANDIR)/man1/mcpbox.1
-	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
-	  MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"
+	@profile=$$($(GO) run ./scripts/apparmorprofile $(if $(DESTDIR),,-check) -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
+	  if [ -n "$$profile" ]; then MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"; fi
 
 uninstall: ## remove what `make install` put in place (give it the same PREFIX, BINDIR and DESTDIR)
 	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe $(DESTDIR)$(MANDIR)/man1/mcpbox.1
