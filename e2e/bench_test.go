@@ -106,6 +106,33 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkColdStartRootless: time from spawn to the first initialize
+// response of server-filesystem as the unprivileged CI user, bare node vs
+// mcpbox on the rootless runtime (chosen by auto, limits delegated),
+// medians of b.N alternating runs each. Run with -benchtime 10x or more.
+func BenchmarkColdStartRootless(b *testing.B) {
+	e := newRootlessEnv(b)
+	node, server := testutil.Server(b, "server-filesystem")
+	dir := e.userDir("data")
+	os.Chmod(dir, 0o755)
+	bare := func() *exec.Cmd { return e.as(node, server, dir) }
+	boxed := func() *exec.Cmd { return e.command("--mount", dir, "--", node, server, dir) }
+	// Once each untimed: the pins and audit log of a user's earlier
+	// session, and the page cache.
+	timeToInitialize(b, bare())
+	timeToInitialize(b, boxed())
+	var bareT, boxedT []time.Duration
+	for i := 0; i < b.N; i++ {
+		bareT = append(bareT, timeToInitialize(b, bare()))
+		boxedT = append(boxedT, timeToInitialize(b, boxed()))
+	}
+	mb, mx := median(bareT), median(boxedT)
+	b.ReportMetric(mb.Seconds(), "bare-s")
+	b.ReportMetric(mx.Seconds(), "rootless-s")
+	b.ReportMetric(float64(mx)/float64(mb), "ratio")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkColdStartNpx: what users have in their configs, `npx -y PKG`,
 // against `mcpbox run -- npx -y PKG` (package cached by a first run, so
 // offline) and bare node on the installed script; time to the first

@@ -38,7 +38,7 @@ var (
 // user would: its own HOME and XDG_RUNTIME_DIR, no supplementary groups,
 // no way to containerd.
 type rootlessEnv struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	uid, gid int
 	// home is the user's HOME for the test, and runtimeDir its
@@ -49,7 +49,7 @@ type rootlessEnv struct {
 // newRootlessEnv gates the test on root (to become the CI user), the CI
 // user, and the built binaries, and checks after the test that no
 // container, session directory or process of the user is left.
-func newRootlessEnv(t *testing.T) *rootlessEnv {
+func newRootlessEnv(t testing.TB) *rootlessEnv {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	u, err := user.Lookup(ciUser)

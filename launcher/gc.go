@@ -154,12 +154,15 @@ func openRuntime(ctx context.Context, opts Options) (runtime.Runtime, error) {
 }
 
 // sweepBeside sweeps up after sessions whose mcpbox was killed. It runs
-// beside the session so it adds nothing to start-up; the returned func
-// waits for it.
-func sweepBeside(rt runtime.Runtime, runDir string, log *slog.Logger) (wait func()) {
+// beside the session, once after is closed: the session closes it when its
+// server has answered, so that the sweep's runtime calls (runc list, or
+// containerd's) do not compete with the start for the CPU. The returned
+// func waits for it.
+func sweepBeside(rt runtime.Runtime, runDir string, log *slog.Logger, after <-chan struct{}) (wait func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		<-after
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if removed, err := collect(ctx, rt, runDir, log); err != nil {

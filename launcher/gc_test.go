@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 
 	"github.com/mcpbox/mcpbox/launcher/runtime"
 )
@@ -93,6 +94,38 @@ func TestCollect(t *testing.T) {
 		rt := &fakeRuntime{listErr: errors.New("list containers: unavailable")}
 		if _, err := collect(context.Background(), rt, runDir, slog.New(slog.DiscardHandler)); err == nil {
 			t.Error("collect with nothing listed: no error")
+		}
+	})
+}
+
+// listCounter is a fakeRuntime that counts its listings.
+type listCounter struct {
+	fakeRuntime
+	lists int
+}
+
+func (l *listCounter) Leftovers(ctx context.Context) ([]runtime.Leftover, error) {
+	l.lists++
+	return l.fakeRuntime.Leftovers(ctx)
+}
+
+// TestSweepBesideWaits: the sweep of dead sessions' leftovers does not
+// touch the runtime until the session lets it (once its server has
+// answered), so that its runtime calls never compete with the start; then
+// it runs, and wait returns when it is done.
+func TestSweepBesideWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &listCounter{}
+		after := make(chan struct{})
+		wait := sweepBeside(rt, t.TempDir(), slog.New(slog.DiscardHandler), after)
+		synctest.Wait()
+		if rt.lists != 0 {
+			t.Fatalf("the sweep listed leftovers %d times before the session let it", rt.lists)
+		}
+		close(after)
+		wait()
+		if rt.lists != 1 {
+			t.Errorf("the sweep listed leftovers %d times once let, want 1", rt.lists)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,10 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	}
 	defer rt.Close()
 	phase("connect")
-	defer sweepBeside(rt, opts.RunDir, s.log)()
+	settled := make(chan struct{})
+	s.settled = sync.OnceFunc(func() { close(settled) })
+	defer sweepBeside(rt, opts.RunDir, s.log, settled)()
+	defer s.settled()
 	if j.image != "" {
 		if err := rt.Image(ctx, j.image); err != nil {
 			if errors.Is(err, rootless.ErrImageRoots) {
@@ -249,6 +253,11 @@ type session struct {
 	stdout    *fifoReader
 	stderr    *fifoReader
 	exited    chan struct{} // closed when the server has exited
+	// settled lets the sweep of dead sessions' leftovers begin, off the
+	// path of the start: called when the server's first byte has
+	// reached the client (a batch job's server: when it has started), or
+	// when the session ends before.
+	settled func()
 
 	ociSpec *specs.Spec // what prepare built for the runtime
 

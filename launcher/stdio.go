@@ -70,6 +70,9 @@ func (s *session) run(ctx context.Context, rt runtime.Runtime, phase func(string
 		return fmt.Errorf("launcher: %w", err)
 	}
 	phase("start")
+	if s.job.batch {
+		s.settled() // nobody waits for its first byte
+	}
 	if o, cg := s.opts.Observe, s.usageCgroup(); o != nil && o.OnUsage != nil && !s.job.batch && cg != "" {
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
 		go o.WatchUsage(cg, stopWatch, watchDone)
@@ -131,7 +134,7 @@ func (s *session) pump(b *broker.Broker, phase func(string)) *streams {
 		return st
 	}
 	go func() {
-		out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte") }}
+		out := &firstWrite{w: s.opts.Stdout, first: func() { phase("first byte"); s.settled() }}
 		st.toClient <- b.ServerToClient(out, s.stdout)
 	}()
 	go func() {

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # make compare: run bin/mcpbox-probe under (a) no sandbox, (b) containerd's
 # default spec with its default seccomp profile, (c) srt
-# (@anthropic-ai/sandbox-runtime, bubblewrap) and (d) mcpbox, and print the
-# results side by side as a Markdown table on stdout. With --write-doc the
+# (@anthropic-ai/sandbox-runtime, bubblewrap), (d) mcpbox on the containerd
+# runtime and (e) mcpbox on the rootless runtime, as an unprivileged user,
+# and print the results side by side as a Markdown table on stdout. It fails
+# if a probe that passes in (d) does not pass in (e), but for the limits the
+# host does not delegate to the user, which it names. With --write-doc the
 # table also replaces the generated part of docs/security.md.
 #
 # Everything runs inside a network namespace with only loopback up: the
 # probe connects to 169.254.169.254, 1.1.1.1 and 10.0.0.1, and nothing may
 # leave this machine. srt and bubblewrap are installed here for the run and
-# never committed. Needs root, containerd and `make build`.
+# never committed. Needs root, containerd, `make build`, and for (e) the
+# user MCPBOX_COMPARE_USER (default mcpbox-ci, which `make setup` creates
+# with a subordinate id range).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -153,6 +158,48 @@ if ! grep -q '"results"' "$tmp/out/d"; then
 	echo "not available: mcpbox selftest exited with status $rc: $(tail -n 1 "$tmp/d.err")" >"$tmp/out/d"
 fi
 
+# (e) mcpbox, its untrusted profile, as an unprivileged user: the rootless
+# runtime. The cgroup subtree is delegated first, as the user's
+# administrator would, so that the limits hold; where that fails, mcpbox
+# says on its stderr which limits it ran without, and the comparison below
+# names them. mcpbox is copied where the user can run it.
+user=${MCPBOX_COMPARE_USER:-mcpbox-ci}
+rootless_title="mcpbox untrusted, rootless ($user)"
+say "(e) mcpbox selftest --profile untrusted as $user (rootless runtime)"
+rootless_col() {
+	if ! id -u "$user" >/dev/null 2>&1; then
+		echo "not available: no user $user (\`make setup\` creates it)"
+		return
+	fi
+	if ! bin/mcpbox setup rootless --user "$user" >"$tmp/setup-rootless.log" 2>&1; then
+		say "mcpbox setup rootless --user $user failed, limits may not hold: $(tail -n 1 "$tmp/setup-rootless.log")"
+	fi
+	install -d -m 0755 "$tmp/rootless-bin"
+	install -m 0755 bin/mcpbox bin/mcpbox-init bin/mcpbox-probe "$tmp/rootless-bin/"
+	local uhome urun uid gid rc=0
+	uid=$(id -u "$user")
+	gid=$(id -g "$user")
+	uhome=$(mktemp -d "$tmp/rootless-home.XXXXXX")
+	urun=$(mktemp -d "$tmp/rootless-run.XXXXXX")
+	chown "$uid:$gid" "$uhome" "$urun"
+	chmod 0700 "$uhome" "$urun"
+	# nsenter rather than `ip netns exec`: that one also mounts a new /sys,
+	# without the cgroup mounts runc needs to place the sandbox's limits.
+	(cd "$uhome" && nsenter --net="/run/netns/$netns" setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin HOME="$uhome" USER="$user" LOGNAME="$user" \
+		XDG_RUNTIME_DIR="$urun" timeout 600 "$tmp/rootless-bin/mcpbox" selftest --json --profile untrusted) \
+		</dev/null >"$tmp/out/e.json" 2>"$tmp/e.err" || rc=$?
+	(cd / && setpriv --reuid="$uid" --regid="$gid" --clear-groups env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin \
+		HOME="$uhome" XDG_RUNTIME_DIR="$urun" "$tmp/rootless-bin/mcpbox" gc) >/dev/null 2>&1 || true
+	if grep -q '"results"' "$tmp/out/e.json"; then
+		cat "$tmp/out/e.json"
+	else
+		echo "not available: mcpbox selftest as $user exited with status $rc: $(tail -n 1 "$tmp/e.err")"
+	fi
+}
+touch "$tmp/e.err"
+rootless_col >"$tmp/out/e"
+
 # The generated part of docs/security.md: when, where, the table.
 {
 	echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') with \`make compare\` at mcpbox $(git describe --always --dirty 2>/dev/null || echo dev)."
@@ -177,10 +224,16 @@ fi
 		-col "no sandbox (nobody)=$tmp/out/a" \
 		-col "containerd default (root)=$tmp/out/b" \
 		-col "srt (nobody)=$tmp/out/c" \
-		-col "mcpbox untrusted=$tmp/out/d"
+		-col "mcpbox untrusted=$tmp/out/d" \
+		-col "$rootless_title=$tmp/out/e" \
+		-stderr "$rootless_title=$tmp/e.err" \
+		-keep "mcpbox untrusted=$rootless_title" || compared=$?
 } >"$tmp/section.md"
 
 cat "$tmp/section.md"
+if [ "${compared:-0}" != 0 ]; then
+	die "the rootless runtime lost probes the containerd runtime passes (above); docs/security.md was not written"
+fi
 
 if [ "$write_doc" = 1 ]; then
 	doc=docs/security.md

@@ -33,7 +33,7 @@ func enterRootless(c *cli.Context) (done bool, err error) {
 	if u, err := user.LookupId(strconv.Itoa(caller.UID)); err == nil {
 		caller.Name = u.Username
 	}
-	code, err := userns.Reexec(caller)
+	code, err := userns.Reexec(caller, log)
 	switch {
 	case err != nil:
 		return true, err

@@ -60,6 +60,7 @@ func describeMachine(b *bench) [][2]string {
 		{"kernel", fmt.Sprintf("%s (%s)", strings.TrimSpace(string(kernel)), runtime.GOARCH)},
 		{"containerd", containerd},
 		{"runc", first(exec.Command("runc", "--version").Output())},
+		{"crun", first(exec.Command("crun", "--version").Output())},
 		{"node", first(exec.Command("node", "--version").Output())},
 		{"mcpbox", first(exec.Command(b.bin, "version").Output())},
 		{"commit", commit},

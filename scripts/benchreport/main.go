@@ -5,9 +5,13 @@
 // It starts real processes: bare `node server.js`, the built bin/mcpbox
 // (host rootfs, and image rootfs when this build has `mcpbox image build`)
 // and srt from npm when it can be installed, all serving
-// @modelcontextprotocol/server-everything from testdata/servers. Every
-// figure is a ratio against the bare server measured in the same run,
-// alternating the variants so machine noise hits all of them alike.
+// @modelcontextprotocol/server-everything from testdata/servers; and, as
+// the unprivileged user `make setup` creates (-rootless-user), bare node
+// and mcpbox's rootless runtime (runc, and crun where it runs) serving
+// server-filesystem, with the phases of each start read from mcpbox's
+// debug log. Every figure is a ratio against the bare server measured in
+// the same run, alternating the variants so machine noise hits all of
+// them alike.
 //
 // It needs root and containerd, uses its own containerd namespace
 // (mcpbox-bench-PID), run directory and XDG directories, and removes them
@@ -46,11 +50,20 @@ type bench struct {
 	runs       int
 	rounds     int
 	sessions   []int
+	// filesystem is server-filesystem's entry point and fsData the
+	// directory it serves, for the rootless start-up.
+	filesystem, fsData string
+	// rootless is the unprivileged user of the rootless variants, or nil
+	// and rootlessWhy says why there are none.
+	rootless         *rootlessUser
+	rootlessWhy      string
+	rootlessUserName string
+	rootlessRuns     int
 }
 
 func main() {
 	b := &bench{}
-	var out, svg, sessions string
+	var out, svg, sessions, only string
 	flag.StringVar(&b.bin, "mcpbox", "bin/mcpbox", "the mcpbox binary to measure")
 	flag.StringVar(&b.addr, "containerd-address", envOr("MCPBOX_CONTAINERD_ADDRESS", "/run/containerd/containerd.sock"), "containerd's socket")
 	flag.StringVar(&out, "out", "docs/bench.md", "the report to write (empty: stdout only)")
@@ -58,6 +71,9 @@ func main() {
 	flag.IntVar(&b.runs, "runs", 7, "repetitions of each start-up measurement")
 	flag.IntVar(&b.rounds, "rounds", 2000, "sequential round trips per variant for the latency measurement")
 	flag.StringVar(&sessions, "sessions", "1,10,50,100", "numbers of concurrent sessions")
+	flag.StringVar(&only, "sections", allSections, "the sections to measure, in order (fewer: to try one; the report then has only those)")
+	flag.StringVar(&b.rootlessUserName, "rootless-user", "mcpbox-ci", "the unprivileged user the rootless start-up runs as (empty: none)")
+	flag.IntVar(&b.rootlessRuns, "rootless-runs", 15, "repetitions of each rootless start-up measurement")
 	flag.Parse()
 	for _, f := range strings.Split(sessions, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -82,13 +98,24 @@ func main() {
 	}()
 
 	r := &report{machine: describeMachine(b), began: began}
-	r.sections = append(r.sections,
-		b.coldStart(),
-		b.latency(),
-		b.throughput(),
-		b.memory(),
-		b.concurrency(),
-	)
+	for _, name := range strings.Split(only, ",") {
+		switch strings.TrimSpace(name) {
+		case "startup":
+			r.sections = append(r.sections, b.coldStart())
+		case "rootless":
+			r.sections = append(r.sections, b.rootlessStart()...)
+		case "latency":
+			r.sections = append(r.sections, b.latency())
+		case "throughput":
+			r.sections = append(r.sections, b.throughput())
+		case "memory":
+			r.sections = append(r.sections, b.memory())
+		case "concurrency":
+			r.sections = append(r.sections, b.concurrency())
+		default:
+			fatalf("-sections: %q is not a section (%s)", name, allSections)
+		}
+	}
 	b.cleanup()
 	r.elapsed = time.Since(began)
 	r.machine = append(r.machine, [2]string{"load average at end (1, 5, 15 min)", loadAverage()})
@@ -131,9 +158,8 @@ func (b *bench) setup() error {
 	if b.node, err = exec.LookPath("node"); err != nil {
 		return errors.New("node is not installed: run `make setup`")
 	}
-	b.everything, _ = filepath.Abs("testdata/servers/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-	if _, err := os.Stat(b.everything); errors.Is(err, fs.ErrNotExist) {
-		return errors.New("the npm fixtures are not installed: run `make fixtures`")
+	if b.everything, err = fixture("server-everything"); err != nil {
+		return err
 	}
 	b.namespace = fmt.Sprintf("mcpbox-bench-%d", os.Getpid())
 	if b.tmp, err = os.MkdirTemp("", "mcpbox-bench."); err != nil {
@@ -149,6 +175,13 @@ func (b *bench) setup() error {
 	if err := os.WriteFile(b.offProfile, []byte(off), 0o644); err != nil {
 		return err
 	}
+	if err := b.filesystemData(); err != nil {
+		return err
+	}
+	b.rootless, b.rootlessWhy = b.setupRootless(b.rootlessUserName)
+	if b.rootless == nil {
+		logf("no rootless start-up: %s", b.rootlessWhy)
+	}
 	logf("namespace %s, scratch %s", b.namespace, b.tmp)
 	return nil
 }
@@ -159,6 +192,7 @@ func (b *bench) setup() error {
 // writing.
 func (b *bench) cleanup() {
 	killLive()
+	b.gcRootless()
 	if out, err := exec.Command(b.bin, b.globalFlags("gc")...).CombinedOutput(); err != nil {
 		logf("warning: mcpbox gc: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -193,6 +227,21 @@ func (b *bench) cleanup() {
 			logf("warning: remove %s: %v", b.tmp, err)
 		}
 	}
+}
+
+// fixture is the real path of an npm fixture's entry point: mcpbox
+// refuses a grant that leads through a symlink (testdata/servers/node_modules
+// may be one, in a second worktree), and the image variant grants its
+// directory.
+func fixture(name string) (string, error) {
+	p, err := filepath.Abs("testdata/servers/node_modules/@modelcontextprotocol/" + name + "/dist/index.js")
+	if err == nil {
+		p, err = filepath.EvalSymlinks(p)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", errors.New("the npm fixtures are not installed: run `make fixtures`")
+	}
+	return p, err
 }
 
 // globalFlags puts mcpbox's global flags for this run before args.
@@ -233,6 +282,9 @@ func (b *bench) bare() *exec.Cmd {
 	cmd.Dir = b.tmp
 	return cmd
 }
+
+// allSections are the report's sections, in order.
+const allSections = "startup,rootless,latency,throughput,memory,concurrency"
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -26,6 +26,9 @@ type session struct {
 	stdin  io.WriteCloser
 	out    *bufio.Reader
 	stderr *tail
+	// logs are mcpbox's log lines on stderr, each with when it arrived.
+	logs   *logLines
+	began  time.Time // the spawn
 	nextID int
 	done   chan struct{}
 }
@@ -46,8 +49,10 @@ func start(cmd *exec.Cmd) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cmd: cmd, stdin: stdin, out: bufio.NewReaderSize(out, 1<<20), stderr: &tail{}, nextID: 1, done: make(chan struct{})}
-	cmd.Stderr = s.stderr
+	s := &session{cmd: cmd, stdin: stdin, out: bufio.NewReaderSize(out, 1<<20), stderr: &tail{}, logs: &logLines{}, nextID: 1, done: make(chan struct{})}
+	cmd.Stderr = io.MultiWriter(s.stderr, s.logs)
+	s.began = time.Now()
+	s.logs.begin = s.began
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
@@ -164,4 +169,47 @@ func (t *tail) lastLine() string {
 		}
 	}
 	return ""
+}
+
+// stamped is one log line and when it arrived, since the spawn.
+type stamped struct {
+	at   time.Duration
+	line string
+}
+
+// logLines keeps the lines of mcpbox's log (slog's text format, "… msg=…")
+// with the time each one reached the bench: what mcpbox logs then sits on
+// the client's clock, whichever of its processes logged it.
+type logLines struct {
+	mu    sync.Mutex
+	begin time.Time
+	part  []byte
+	lines []stamped
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	now := time.Since(l.begin)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			break
+		}
+		if line := string(l.part[:i]); strings.Contains(line, " msg=") && len(l.lines) < 1000 {
+			l.lines = append(l.lines, stamped{now, line})
+		}
+		l.part = l.part[i+1:]
+	}
+	if len(l.part) > 64<<10 {
+		l.part = nil // no log line is this long
+	}
+	return len(p), nil
+}
+
+func (l *logLines) all() []stamped {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]stamped(nil), l.lines...)
 }

@@ -5,6 +5,14 @@
 // Each column is given as -col 'TITLE=FILE'. FILE holds either the probe's
 // stderr (one JSON object per probe), the report of `mcpbox selftest --json`,
 // or one line "not available: REASON" when that sandbox could not run here.
+//
+// -keep 'BASE=OTHER' checks that column OTHER keeps what column BASE
+// holds: every probe that passes in BASE passes in OTHER. The one
+// exception is a limit that OTHER ran without because the host does not
+// delegate it, as mcpbox said on its stderr (-stderr 'OTHER=FILE'): its
+// probes are named under the table instead. Anything else that BASE
+// passes and OTHER does not is printed and makes compare exit 1. This is
+// how the rootless runtime is held to the containerd runtime's results.
 package main
 
 import (
@@ -16,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +43,9 @@ type column struct {
 	order   []string
 	results map[string]result
 	missing string // "not available: ..." when the sandbox did not run
+	// unenforced are the limits (cgroup controllers) mcpbox said it ran
+	// this column without, from its stderr.
+	unenforced []string
 }
 
 type colFlags []string
@@ -42,28 +54,71 @@ func (c *colFlags) String() string     { return strings.Join(*c, ", ") }
 func (c *colFlags) Set(v string) error { *c = append(*c, v); return nil }
 
 func main() {
-	var cols colFlags
-	flag.Var(&cols, "col", "a column as TITLE=FILE (repeat, in order)")
-	flag.Parse()
-	if len(cols) == 0 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: compare -col 'TITLE=FILE' [-col ...]")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cols, keeps, stderrs colFlags
+	fl.Var(&cols, "col", "a column as TITLE=FILE (repeat, in order)")
+	fl.Var(&keeps, "keep", "BASE=OTHER: every probe that passes in column BASE must pass in column OTHER (repeat)")
+	fl.Var(&stderrs, "stderr", "TITLE=FILE: mcpbox's stderr for that column, which names the limits it did not enforce")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if len(cols) == 0 || fl.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: compare -col 'TITLE=FILE' [-col ...] [-keep 'BASE=OTHER'] [-stderr 'TITLE=FILE']")
+		return 2
 	}
 	var columns []column
+	byTitle := map[string]*column{}
 	for _, c := range cols {
 		title, file, ok := strings.Cut(c, "=")
 		if !ok {
-			fmt.Fprintf(os.Stderr, "compare: -col %q: want TITLE=FILE\n", c)
-			os.Exit(2)
+			fmt.Fprintf(stderr, "compare: -col %q: want TITLE=FILE\n", c)
+			return 2
 		}
 		col, err := readColumn(title, file)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "compare: %s: %v\n", file, err)
-			os.Exit(1)
+			fmt.Fprintf(stderr, "compare: %s: %v\n", file, err)
+			return 1
 		}
 		columns = append(columns, col)
 	}
-	writeTable(os.Stdout, columns)
+	for i := range columns {
+		byTitle[columns[i].title] = &columns[i]
+	}
+	for _, s := range stderrs {
+		title, file, ok := strings.Cut(s, "=")
+		c := byTitle[title]
+		if !ok || c == nil {
+			fmt.Fprintf(stderr, "compare: -stderr %q: want TITLE=FILE, TITLE one of the columns\n", s)
+			return 2
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintf(stderr, "compare: %v\n", err)
+			return 1
+		}
+		c.unenforced = unenforcedLimits(string(b))
+	}
+	writeTable(stdout, columns)
+	code := 0
+	for _, k := range keeps {
+		base, other, ok := strings.Cut(k, "=")
+		if !ok || byTitle[base] == nil || byTitle[other] == nil {
+			fmt.Fprintf(stderr, "compare: -keep %q: want BASE=OTHER, both column titles\n", k)
+			return 2
+		}
+		kept := keep(*byTitle[base], *byTitle[other])
+		fmt.Fprintf(stdout, "\n%s\n", kept.summary())
+		if len(kept.lost) > 0 || kept.missing != "" {
+			fmt.Fprintf(stderr, "compare: %s\n", kept.summary())
+			code = 1
+		}
+	}
+	return code
 }
 
 // readColumn reads one sandbox's results from file.
@@ -195,4 +250,122 @@ func row(w io.Writer, cells []string) {
 		cells[i] = strings.ReplaceAll(c, "|", `\|`)
 	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+}
+
+// limitProbes are the probes that test a cgroup limit, by controller:
+// without the controller the limit is not there to stop them. No probe
+// tests the CPU quota.
+var limitProbes = map[string][]string{
+	"memory": {"resources/memory-hog"},
+	"pids":   {"resources/fork-bomb"},
+	"cpu":    nil,
+}
+
+// unenforcedMark starts the line on which mcpbox's rootless runtime says
+// which limits it cannot enforce (launcher/rootless.go).
+const unenforcedMark = "mcpbox: rootless: limits not enforced: "
+
+// unenforcedLimits returns the limits mcpbox's stderr says were not
+// enforced: "memory, pids (how to fix)".
+func unenforcedLimits(stderr string) []string {
+	var out []string
+	for _, line := range strings.Split(stderr, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), unenforcedMark)
+		if !ok {
+			continue
+		}
+		list, _, _ := strings.Cut(rest, " (")
+		for _, l := range strings.Split(list, ",") {
+			if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// kept is how column other kept what column base holds.
+type kept struct {
+	base, other string
+	// lost are the probes that pass in base and not in other, each with
+	// how it ended there.
+	lost []string
+	// excused are the probes of limits other ran without, by limit.
+	excused map[string][]string
+	// unenforced are those limits, in the order mcpbox named them.
+	unenforced []string
+	// missing says why there is nothing to compare.
+	missing string
+}
+
+// keep compares other with base, probe by probe.
+func keep(base, other column) kept {
+	k := kept{base: base.title, other: other.title, excused: map[string][]string{}, unenforced: other.unenforced}
+	for _, c := range []column{base, other} {
+		if c.missing != "" {
+			k.missing = fmt.Sprintf("column %q has no results (%s)", c.title, c.missing)
+			return k
+		}
+	}
+	excuse := map[string]string{}
+	for _, l := range other.unenforced {
+		for _, p := range limitProbes[l] {
+			excuse[p] = l
+		}
+	}
+	for _, name := range base.order {
+		if !base.results[name].Pass {
+			continue
+		}
+		r, ok := other.results[name]
+		switch {
+		case ok && r.Pass:
+		case excuse[name] != "":
+			k.excused[excuse[name]] = append(k.excused[excuse[name]], name)
+		case !ok:
+			k.lost = append(k.lost, name+" (not run)")
+		default:
+			k.lost = append(k.lost, name+" ("+short(r)+")")
+		}
+	}
+	return k
+}
+
+// summary says it in a sentence for under the table, or for the error.
+func (k kept) summary() string {
+	if k.missing != "" {
+		return fmt.Sprintf("%q against %q: cannot compare: %s.", k.other, k.base, k.missing)
+	}
+	var s strings.Builder
+	if len(k.lost) == 0 {
+		fmt.Fprintf(&s, "Every probe that passes under %q passes under %q", k.base, k.other)
+	} else {
+		verbs := "probes pass under %q and fail"
+		if len(k.lost) == 1 {
+			verbs = "probe passes under %q and fails"
+		}
+		fmt.Fprintf(&s, "%d "+verbs+" under %q: %s", len(k.lost), k.base, k.other, strings.Join(k.lost, ", "))
+	}
+	if len(k.unenforced) == 0 {
+		s.WriteString(".")
+		return s.String()
+	}
+	var parts []string
+	for _, l := range k.unenforced {
+		probes := "no probe tests it"
+		if ps := limitProbes[l]; len(ps) > 0 {
+			probes = "`" + strings.Join(ps, "`, `") + "`"
+			if len(k.excused[l]) == 0 {
+				probes += " passed anyway"
+			}
+		}
+		parts = append(parts, l+" ("+probes+")")
+	}
+	if len(k.lost) == 0 {
+		s.WriteString(", but for")
+	} else {
+		s.WriteString("; besides,")
+	}
+	fmt.Fprintf(&s, " the limits this host does not delegate, which mcpbox said it ran without: %s.", strings.Join(parts, "; "))
+	return s.String()
 }

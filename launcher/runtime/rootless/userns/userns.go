@@ -19,7 +19,9 @@
 // A process joins its new user namespace's capabilities only by executing
 // a program once its ids are mapped, and the maps can be written only
 // after the process exists: so the child waits on a pipe until newuidmap
-// and newgidmap have run, then executes mcpbox once more (stage 2).
+// and newgidmap have run, then executes mcpbox once more (stage 2). That
+// wait and exec (stage 1) happen in a C constructor before the Go runtime
+// starts (stage1_cgo.go); Continue does the same where cgo is off.
 //
 // It imports nothing of the launcher.
 package userns
@@ -28,6 +30,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -37,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,7 +139,8 @@ func parseStage(v string) (string, Caller, error) {
 // Continue is called first thing by main. In a stage-1 child it waits
 // until its ids are mapped and executes the program again, and does not
 // return; otherwise it returns at once. A stage-1 child whose parent
-// failed to map it exits with status 125.
+// failed to map it exits with status 125. Built with cgo, mcpbox has done
+// this before main already: Continue is the fallback.
 func Continue() {
 	if pid := os.Getenv(envKill); pid != "" {
 		kill(pid)
@@ -246,7 +251,10 @@ func Tools() (newuidmap, newgidmap string, err error) {
 // stdio in a new user namespace, waits for it, passes it the signals this
 // process gets, and returns its exit status (128+n for a signal). If this
 // process dies, the child gets SIGTERM, so that it stops its sandbox.
-func Reexec(c Caller) (int, error) {
+// Once the child is on its way to stage 2 it logs, at debug level, how long
+// getting there took (a "phase" as the launcher logs them); log may be nil.
+func Reexec(c Caller, log *slog.Logger) (int, error) {
+	begin := time.Now()
 	uids, gids, err := Ranges(c)
 	if err != nil {
 		return 0, err
@@ -298,6 +306,9 @@ func Reexec(c Caller) (int, error) {
 		return 0, fmt.Errorf("userns: %w", err)
 	}
 	w.Close()
+	if log != nil {
+		log.Debug("phase", "name", "user namespace", "took", time.Since(begin).Round(time.Microsecond))
+	}
 	return wait(cmd)
 }
 
