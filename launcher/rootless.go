@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/mcpbox/mcpbox/launcher/backend"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
@@ -46,18 +45,11 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 
 // rootlessRunDir is the sessions' directory of the rootless runtime.
 func rootlessRunDir() (string, error) {
-	if _, ok := userns.Inside(); !ok {
-		return "", rootless.ErrNotInUserNS
-	}
 	loc, err := RootlessState()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(loc.Dir, "sessions")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("launcher: rootless run directory: %w", err)
-	}
-	return dir, nil
+	return loc.Sessions()
 }
 
 // chownForSandbox gives a file mcpbox made for the server to the server's
@@ -68,13 +60,7 @@ func (o Options) chownForSandbox(path string, uid, gid uint32) error {
 	if !o.isRootless() {
 		return os.Chown(path, int(uid), int(gid))
 	}
-	nsID := func(id uint32) int {
-		if id == userns.Nobody {
-			return userns.NSNobody
-		}
-		return userns.NSCaller
-	}
-	return os.Chown(path, nsID(uid), nsID(gid))
+	return os.Chown(path, userns.NSID(uid), userns.NSID(gid))
 }
 
 // announceUnenforced says which limits the rootless runtime cannot
@@ -89,13 +75,6 @@ func (s *session) announceUnenforced(missing []string, fix string) error {
 	}
 	fmt.Fprintf(s.opts.Stderr, "mcpbox: rootless: %s\n", msg)
 	return nil
-}
-
-// ownedByRoot reports whether uid 0 owns the file: the caller, inside
-// mcpbox's user namespace.
-func ownedByRoot(fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Uid == 0
 }
 
 // usageCgroup is the cgroup whose usage a trial samples: the container's,

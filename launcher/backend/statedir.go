@@ -33,6 +33,15 @@ type StateLocation struct {
 	Tmp *StateDirError
 }
 
+// Sessions is the rootless sessions' directory in Dir, made 0700.
+func (l StateLocation) Sessions() (string, error) {
+	dir := filepath.Join(l.Dir, "sessions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("rootless run directory: %w", err)
+	}
+	return dir, nil
+}
+
 // Why says why Dir is not in $XDG_RUNTIME_DIR, "" when it is.
 func (l StateLocation) Why() string {
 	if l.Tmp == nil {

@@ -73,6 +73,16 @@ const (
 // Nobody is nobody's id inside the container (uid and gid).
 const Nobody = 65534
 
+// NSID is the id of mcpbox's namespace that the container maps its id
+// (of a server's user: nobody or the caller) to: the owner to give a file
+// mcpbox makes for that user.
+func NSID(id uint32) int {
+	if id == Nobody {
+		return NSNobody
+	}
+	return NSCaller
+}
+
 // InContainer is the caller's uid and gid inside the container: the host's
 // ids, unless they are 0 or nobody's, which the container's root and
 // nobody hold there.
