@@ -9,6 +9,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 # then found next to each other under $(BINDIR), as mcpbox looks for them).
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
 DESTDIR   ?=
 APPARMOR_DIR := /etc/apparmor.d
 # make deb: nfpm, fetched once into the module cache by `go run`, which then
@@ -45,10 +46,10 @@ fuzz: ## run every fuzz target in the repo for FUZZTIME each (default 10s)
 test-unit: ## tiers 1 and 2 (-short): no containerd, no built binary; e2e/ skips itself
 	$(GOTEST) -count=1 -short ./...
 
-demo: setup fixtures build ## run a real MCP server sandboxed and talk to it
+demo: setup fixtures build ## run a real MCP server sandboxed and talk to it, as you and (when root) again as an unprivileged user
 	@scripts/demo.sh
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/demo-user.sh; fi
 
-# Not yet part of `demo`: it needs the rootless runtime (issue 16).
 demo-user: setup fixtures build ## the demo again as an unprivileged user (mcpbox-ci when started as root), rootless
 	@scripts/demo-user.sh
 
@@ -68,18 +69,20 @@ lint: ## go vet and staticcheck, with the seccomp build tag
 compare: build ## run the probe under no sandbox, containerd's default, srt and mcpbox; a table (COMPARE_ARGS=--write-doc: into docs/security.md)
 	@scripts/compare.sh $(COMPARE_ARGS)
 
-install: build ## put mcpbox, mcpbox-init, mcpbox-probe in BINDIR (PREFIX/bin, PREFIX=/usr/local; DESTDIR stages), and the AppArmor profile where AppArmor is 4.0+
-	install -d $(DESTDIR)$(BINDIR)
+install: build ## put mcpbox, mcpbox-init, mcpbox-probe in BINDIR (PREFIX/bin, PREFIX=/usr/local; DESTDIR stages), mcpbox(1) in MANDIR, and the AppArmor profile where AppArmor is 4.0+
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BIN)/mcpbox $(BIN)/mcpbox-init $(BIN)/mcpbox-probe $(DESTDIR)$(BINDIR)/
-	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
-	  MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"
+	$(BIN)/mcpbox man > $(BIN)/mcpbox.1 && install -m 0644 $(BIN)/mcpbox.1 $(DESTDIR)$(MANDIR)/man1/mcpbox.1
+	@profile=$$($(GO) run ./scripts/apparmorprofile $(if $(DESTDIR),,-check) -o $(BIN)/apparmor $(BINDIR)/mcpbox) && \
+	  if [ -n "$$profile" ]; then MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh install "$$profile" "$(DESTDIR)$(APPARMOR_DIR)/$$(basename "$$profile")"; fi
 
 uninstall: ## remove what `make install` put in place (give it the same PREFIX, BINDIR and DESTDIR)
-	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe
+	rm -f $(DESTDIR)$(BINDIR)/mcpbox $(DESTDIR)$(BINDIR)/mcpbox-init $(DESTDIR)$(BINDIR)/mcpbox-probe $(DESTDIR)$(MANDIR)/man1/mcpbox.1
 	@MCPBOX_APPARMOR_NOLOAD=$(if $(DESTDIR),1,) sh packaging/apparmor.sh remove "$(DESTDIR)$(APPARMOR_DIR)/$(subst /,.,$(patsubst /%,%,$(BINDIR)/mcpbox))"
 
 deb: build ## build the Debian package dist/mcpbox_VERSION_ARCH.deb with nfpm (DIST=dir to put it elsewhere)
 	@mkdir -p $(DIST)
+	@$(BIN)/mcpbox man | gzip -9n > $(BIN)/mcpbox.1.gz
 	@profile=$$($(GO) run ./scripts/apparmorprofile -o $(BIN)/deb /usr/bin/mcpbox) && \
 	  MCPBOX_BIN=$(BIN) MCPBOX_PROFILE="$$profile" MCPBOX_DEB_VERSION=$(DEB_VERSION) MCPBOX_DEB_ARCH=$$($(GO) env GOARCH) \
 	  GOPROXY="file://$$($(GO) env GOMODCACHE)/cache/download,$$($(GO) env GOPROXY)" \

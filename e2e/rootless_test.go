@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -196,10 +198,21 @@ func (e *rootlessEnv) checkClean() {
 			t.Errorf("%s left behind in %s", ent.Name(), filepath.Join(state, sub))
 		}
 	}
-	// Processes exit a moment after the client has its answer.
+	// Processes exit a moment after the client has its answer. The
+	// server may run as the user or as the two subordinate ids the
+	// rootless runtime maps (the container's root and its nobody).
+	uids := []int{e.uid}
+	if start, err := subordinateStart(ciUser); err == nil {
+		uids = append(uids, start, start+1)
+	} else {
+		t.Errorf("subordinate ids of %s: %v", ciUser, err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		procs := userProcesses(e.uid)
+		var procs []string
+		for _, uid := range uids {
+			procs = append(procs, userProcesses(uid)...)
+		}
 		if len(procs) == 0 {
 			return
 		}
@@ -214,6 +227,20 @@ func (e *rootlessEnv) checkClean() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// subordinateStart is the first id of name's range in /etc/subuid.
+func subordinateStart(name string) (int, error) {
+	b, err := os.ReadFile("/etc/subuid")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 3 && f[0] == name {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("no line for %s in /etc/subuid", name)
 }
 
 // userProcesses lists "PID COMMAND" of the live processes whose real uid
@@ -307,5 +334,77 @@ func TestRootlessFilesystem(t *testing.T) {
 	}
 	if int(st.Uid) != e.uid || int(st.Gid) != e.gid {
 		t.Errorf("the server's file is owned by %d:%d on the host, want the user's %d:%d", st.Uid, st.Gid, e.uid, e.gid)
+	}
+}
+
+// TestRootlessReadOnlyGrantIsNotYou: a read-only grant of the user's shows
+// the server what others may see, nothing more. The server runs as the
+// sandbox's own nobody, not as the user: the user's 0600 file, 0600 FIFO
+// and 0600 listening socket inside the grant are refused to it, as on the
+// containerd runtime (a server running as the user would connect to the
+// socket and act for the user outside the sandbox).
+func TestRootlessReadOnlyGrantIsNotYou(t *testing.T) {
+	e := newRootlessEnv(t)
+	node, _ := testutil.Server(t, "server-filesystem")
+	ctx := testutil.Context(t, time.Minute)
+	dir := filepath.Join(e.home, "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "secret"), "TOKEN=s3cr3t\n")
+	os.Chmod(filepath.Join(dir, "secret"), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	os.Chmod(filepath.Join(dir, "sock"), 0o600)
+	e.chown(e.home)
+	// A reader, so that a permitted open for writing would succeed.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	script := `const fs = require("fs"), net = require("net"), d = process.argv[1], r = [];
+try { fs.readFileSync(d + "/secret"); r.push("read:allowed") } catch (e) { r.push("read:" + e.code) }
+try { fs.openSync(d + "/fifo", fs.constants.O_WRONLY | fs.constants.O_NONBLOCK); r.push("fifo:allowed") } catch (e) { r.push("fifo:" + e.code) }
+const s = net.connect(d + "/sock");
+s.on("connect", () => { r.push("sock:allowed"); done() });
+s.on("error", (e) => { r.push("sock:" + e.code); done() });
+function done() { console.error("RESULT " + r.join(" ")); process.exit(0) }`
+	cmd := e.command("--mount", dir+":ro", "--", node, "-e", script, dir)
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() == nil {
+		t.Logf("mcpbox: %v", err)
+	}
+	got := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, res, ok := strings.Cut(line, "RESULT "); ok {
+			got = res
+		}
+	}
+	if got != "read:EACCES fifo:EACCES sock:EACCES" {
+		t.Errorf("from the sandbox, the user's private file, FIFO and socket in a read-only grant: %q, want all refused (EACCES)\n%s", got, out)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the user's socket accepted %d connections from the sandbox", n)
 	}
 }

@@ -30,7 +30,7 @@ const (
 type Options struct {
 	// Runtime is the --runtime setting: "" or "auto" (containerd when the
 	// caller can use its socket, else rootless), "containerd" or
-	// "rootless"; see ChooseRuntime. Sessions run in the rootless runtime
+	// "rootless"; see backend.Choose. Sessions run in the rootless runtime
 	// only when it is "rootless" and this process runs in mcpbox's user
 	// namespace (cmd/mcpbox re-executes itself there).
 	Runtime string

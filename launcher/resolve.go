@@ -83,15 +83,16 @@ func resolveJob(ctx context.Context, opts Options) (*job, error) {
 	}
 
 	j := &job{
-		cmd:          cmd,
-		user:         u,
-		env:          env,
-		limits:       mergeLimits(prof.Limits, opts.Limits),
-		workdir:      opts.Workdir,
-		label:        fmt.Sprint(opts.Command),
-		seccompAllow: prof.Seccomp.Allow,
-		toolAllow:    prof.Tools.Allow,
-		toolDeny:     prof.Tools.Deny,
+		cmd:           cmd,
+		user:          u,
+		env:           env,
+		limits:        mergeLimits(prof.Limits, opts.Limits),
+		requireLimits: opts.RequireLimits || prof.Limits.Required,
+		workdir:       opts.Workdir,
+		label:         fmt.Sprint(opts.Command),
+		seccompAllow:  prof.Seccomp.Allow,
+		toolAllow:     prof.Tools.Allow,
+		toolDeny:      prof.Tools.Deny,
 	}
 	if prof.RootFS == profiles.RootFSImage {
 		j.image = prof.Image
@@ -392,17 +393,18 @@ func installInSandbox(ctx context.Context, opts Options, spec *packages.Spec, pl
 	// The work directory stays executable although writable: install
 	// scripts run programs from the node_modules they are installing.
 	j := &job{
-		cmd:     cmd,
-		user:    u,
-		mounts:  []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir, WritableExec: true}},
-		env:     plan.Env,
-		allow:   allow,
-		limits:  installLimits,
-		workdir: plan.Dir,
-		label:   "install " + spec.String(),
-		uid:     sandbox.DefaultUID,
-		gid:     sandbox.DefaultGID,
-		batch:   true,
+		cmd:           cmd,
+		user:          u,
+		mounts:        []sandbox.Mount{{Source: plan.WorkDir, Destination: plan.WorkDir, WritableExec: true}},
+		env:           plan.Env,
+		allow:         allow,
+		limits:        installLimits,
+		requireLimits: opts.RequireLimits,
+		workdir:       plan.Dir,
+		label:         "install " + spec.String(),
+		uid:           sandbox.DefaultUID,
+		gid:           sandbox.DefaultGID,
+		batch:         true,
 	}
 	runtime, err := u.RuntimeMounts(plan.ReadOnly, opts.Logger)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/mcpbox/mcpbox/launcher/backend"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
@@ -32,11 +31,12 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 	if !ok {
 		return nil, fmt.Errorf("launcher: %w: run mcpbox itself with --runtime rootless, not the launcher", rootless.ErrNotInUserNS)
 	}
-	dir, err := RootlessStateDir()
+	loc, err := RootlessState()
 	if err != nil {
 		return nil, err
 	}
-	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(dir, "runc"), UID: c.UID})
+	opts.Logger.Info("rootless state directory", "dir", loc.Dir, "why", loc.Why())
+	rt, err := rootless.Open(ctx, rootless.Options{StateDir: filepath.Join(loc.Dir, "runc"), Caller: c})
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
@@ -45,28 +45,22 @@ func openRootless(ctx context.Context, opts Options) (*rootless.Runtime, error) 
 
 // rootlessRunDir is the sessions' directory of the rootless runtime.
 func rootlessRunDir() (string, error) {
-	if _, ok := userns.Inside(); !ok {
-		return "", rootless.ErrNotInUserNS
-	}
-	dir, err := RootlessStateDir()
+	loc, err := RootlessState()
 	if err != nil {
 		return "", err
 	}
-	dir = filepath.Join(dir, "sessions")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("launcher: rootless run directory: %w", err)
-	}
-	return dir, nil
+	return loc.Sessions()
 }
 
 // chownForSandbox gives a file mcpbox made for the server to the server's
-// user. In the rootless runtime the server's user is the caller, who owns
-// the file already (uid 0 of mcpbox's namespace): nothing to do.
+// user, uid:gid as the sandbox sees them. In the rootless runtime that is
+// the id of mcpbox's namespace that the container maps them to: nobody's
+// (userns.NSNobody), or the caller, who owns the file already.
 func (o Options) chownForSandbox(path string, uid, gid uint32) error {
-	if o.isRootless() {
-		return nil
+	if !o.isRootless() {
+		return os.Chown(path, int(uid), int(gid))
 	}
-	return os.Chown(path, int(uid), int(gid))
+	return os.Chown(path, userns.NSID(uid), userns.NSID(gid))
 }
 
 // announceUnenforced says which limits the rootless runtime cannot
@@ -76,16 +70,20 @@ func (s *session) announceUnenforced(missing []string, fix string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("limits not enforced: %s (%s)", strings.Join(missing, ", "), fix)
-	if s.opts.RequireLimits {
+	if s.job.requireLimits {
 		return &UsageError{Err: fmt.Errorf("rootless: %s; the server is not started because limits are required", msg)}
 	}
 	fmt.Fprintf(s.opts.Stderr, "mcpbox: rootless: %s\n", msg)
 	return nil
 }
 
-// ownedByRoot reports whether uid 0 owns the file: the caller, inside
-// mcpbox's user namespace.
-func ownedByRoot(fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Uid == 0
+// usageCgroup is the cgroup whose usage a trial samples: the container's,
+// where the runtime says it put it (the rootless runtime moves it under the
+// caller's delegated subtree), else the one the spec names; "" when the
+// container has none of its own to sample.
+func (s *session) usageCgroup() string {
+	if c, ok := s.container.(interface{ Cgroup() string }); ok {
+		return c.Cgroup()
+	}
+	return s.cgroupsPath()
 }

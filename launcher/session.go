@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/mcpbox/mcpbox/launcher/grant"
 	"github.com/mcpbox/mcpbox/launcher/memfd"
 	"github.com/mcpbox/mcpbox/launcher/runtime"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -39,13 +41,16 @@ func Run(ctx context.Context, opts Options) error {
 // job is one container run, fully resolved: what runs, what it may see and
 // reach, and how its stdio is handled.
 type job struct {
-	cmd     *command
-	mounts  []sandbox.Mount // host paths granted beyond the runtime and cmd's own
-	env     []string        // NAME=VALUE, beyond the base environment
-	allow   *egress.Allowlist
-	limits  sandbox.Limits
-	workdir string
-	label   string // the command line, for the container's label
+	cmd    *command
+	mounts []sandbox.Mount // host paths granted beyond the runtime and cmd's own
+	env    []string        // NAME=VALUE, beyond the base environment
+	allow  *egress.Allowlist
+	limits sandbox.Limits
+	// requireLimits refuses to start where the runtime cannot enforce
+	// limits (--require-limits, the profile's limits.required).
+	requireLimits bool
+	workdir       string
+	label         string // the command line, for the container's label
 	// uid and gid the process runs as.
 	uid, gid uint32
 	// toolAllow and toolDeny are the profile's tool filter (globs).
@@ -101,6 +106,9 @@ func execute(ctx context.Context, opts Options, j *job) error {
 	defer s.settled()
 	if j.image != "" {
 		if err := rt.Image(ctx, j.image); err != nil {
+			if errors.Is(err, rootless.ErrImageRoots) {
+				return &UsageError{Flag: "profile", Err: err}
+			}
 			return err
 		}
 		phase("image")

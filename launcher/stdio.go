@@ -73,9 +73,9 @@ func (s *session) run(ctx context.Context, rt runtime.Runtime, phase func(string
 	if s.job.batch {
 		s.settled() // nobody waits for its first byte
 	}
-	if o := s.opts.Observe; o != nil && o.OnUsage != nil && !s.job.batch {
+	if o, cg := s.opts.Observe, s.usageCgroup(); o != nil && o.OnUsage != nil && !s.job.batch && cg != "" {
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
-		go o.WatchUsage(s.cgroupsPath(), stopWatch, watchDone)
+		go o.WatchUsage(cg, stopWatch, watchDone)
 		defer func() { close(stopWatch); <-watchDone }()
 	}
 	st := s.pump(s.brokerFor(audit), phase)

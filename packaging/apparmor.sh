@@ -53,6 +53,14 @@ install)
     say "$p ($("$p" --version 2>/dev/null | head -n 1)) does not accept the profile's userns rule: $dest not installed (an AppArmor before 4.0 does not restrict user namespaces and needs none)"
     exit 0
   fi
+  # Never replace another program's profile (or an admin's): only one
+  # whose first line is mcpbox's for the same binary.
+  if [ -e "$dest" ] || [ -L "$dest" ]; then
+    if [ -L "$dest" ] || [ "$(head -n 1 "$dest")" != "$(head -n 1 "$src")" ]; then
+      say "$dest exists and is not mcpbox's profile for this binary: left as it is, profile not installed"
+      exit 0
+    fi
+  fi
   install -D -m 0644 "$src" "$dest"
   say "installed $dest"
   if [ "${MCPBOX_APPARMOR_NOLOAD:-}" = 1 ]; then

@@ -49,6 +49,7 @@ func TestMakeDeb(t *testing.T) {
 		"./usr/bin/mcpbox-probe":                     "-rwxr-xr-x root/root",
 		"./usr/share/mcpbox/apparmor/usr.bin.mcpbox": "-rw-r--r-- root/root",
 		"./usr/share/mcpbox/apparmor.sh":             "-rwxr-xr-x root/root",
+		"./usr/share/man/man1/mcpbox.1.gz":           "-rw-r--r-- root/root",
 	}
 	if len(files) != len(wantFiles) {
 		t.Errorf("package holds %v; want %v", files, wantFiles)

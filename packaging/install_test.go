@@ -98,6 +98,12 @@ func TestMakeInstall(t *testing.T) {
 		t.Errorf("installed profile %s = %q, %v; want Profile(/usr/bin/mcpbox)", profile, got, err)
 	}
 	requireMode(t, profile, 0o644)
+	// The manual page, from the same text as --help.
+	manPage := filepath.Join(root, "usr", "share", "man", "man1", "mcpbox.1")
+	requireMode(t, manPage, 0o644)
+	if page, err := os.ReadFile(manPage); err != nil || !bytes.Contains(page, []byte(".TH mcpbox 1")) || !bytes.Contains(page, []byte("RUNTIMES")) {
+		t.Errorf("manual page %s: %v, want mcpbox(1) with the help's RUNTIMES section", manPage, err)
+	}
 
 	// The installed mcpbox looks for its helpers where make put them.
 	mcpbox := filepath.Join(root, "usr", "bin", "mcpbox")
@@ -109,7 +115,7 @@ func TestMakeInstall(t *testing.T) {
 	}
 
 	runMake(t, accept, append([]string{"uninstall"}, vars...)...)
-	for _, p := range []string{filepath.Join(root, "usr", "bin", "mcpbox"), filepath.Join(root, "usr", "bin", "mcpbox-init"), filepath.Join(root, "usr", "bin", "mcpbox-probe"), profile} {
+	for _, p := range []string{filepath.Join(root, "usr", "bin", "mcpbox"), filepath.Join(root, "usr", "bin", "mcpbox-init"), filepath.Join(root, "usr", "bin", "mcpbox-probe"), profile, manPage} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("make uninstall left %s", p)
 		}
@@ -126,6 +132,56 @@ func TestMakeInstall(t *testing.T) {
 		t.Errorf("make install did not say why the profile was not installed:\n%s", out2)
 	}
 	requireMode(t, filepath.Join(root, "usr", "bin", "mcpbox"), 0o755)
+
+	// Another program's profile (or an administrator's) at the place is
+	// never replaced.
+	foreign := "# not mcpbox's\nprofile /usr/bin/mcpbox { }\n"
+	if err := os.MkdirAll(filepath.Dir(profile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFileT(t, profile, foreign)
+	out3 := runMake(t, accept, append([]string{"install"}, vars...)...)
+	if got, _ := os.ReadFile(profile); string(got) != foreign {
+		t.Errorf("make install replaced a profile that is not mcpbox's: %q", got)
+	}
+	if !strings.Contains(out3, "is not mcpbox's profile") {
+		t.Errorf("make install did not say why it left the profile:\n%s", out3)
+	}
+}
+
+// TestProfileCheck: `make install` into the live system renders no
+// profile for an mcpbox a user could replace (apparmorprofile -check).
+func TestProfileCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs go run (tier 3)")
+	}
+	tmp := testutil.TempDir(t)
+	bin := filepath.Join(tmp, "user", "mcpbox")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(bin), 0o777)
+	writeFileT(t, bin, "#!/bin/sh\n")
+	cmd := exec.Command("go", "run", "./scripts/apparmorprofile", "-check", "-o", filepath.Join(tmp, "out"), bin)
+	cmd.Dir = testutil.RepoRoot(t)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("apparmorprofile -check: %v\n%s", err, stderr.String())
+	}
+	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "no AppArmor profile installed") {
+		t.Errorf("for a binary in a world-writable directory: stdout %q, stderr %q; want no profile and why", stdout.String(), stderr.String())
+	}
+	if m, _ := filepath.Glob(filepath.Join(tmp, "out", "*")); len(m) != 0 {
+		t.Errorf("apparmorprofile -check wrote %v", m)
+	}
+}
+
+func writeFileT(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // command runs name with args and returns its output without the trailing

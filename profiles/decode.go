@@ -37,7 +37,7 @@ var (
 	matchKeys   = []string{NPM, PyPI}
 	networkKeys = []string{"allow"}
 	mountKeys   = []string{"host", "path", "mode"}
-	limitsKeys  = []string{"memory", "pids", "cpus", "tmp"}
+	limitsKeys  = []string{"memory", "pids", "cpus", "tmp", "required"}
 	seccompKeys = []string{"allow"}
 	toolsKeys   = []string{"allow", "deny", "pin", "scan"}
 	installKeys = []string{"scripts"}
@@ -238,7 +238,7 @@ func (d *decoder) setenv(p *Profile, v ast.Node, f string) error {
 	})
 }
 
-// limits decodes memory, pids, cpus and tmp.
+// limits decodes memory, pids, cpus, tmp and required.
 func (d *decoder) limits(p *Profile, v ast.Node, f string) error {
 	return d.mapping(v, f, limitsKeys, func(key, f string, v ast.Node) error {
 		var err error
@@ -253,6 +253,12 @@ func (d *decoder) limits(p *Profile, v ast.Node, f string) error {
 			}
 		case "cpus":
 			p.Limits.CPUs, err = d.cpus(v, f)
+		case "required":
+			b, ok := v.(*ast.BoolNode)
+			if !ok {
+				return d.typeErr(f, "true or false", v)
+			}
+			p.Limits.Required = b.Value
 		}
 		return err
 	})

@@ -69,6 +69,8 @@ func TestValidationErrors(t *testing.T) {
 			line: 3, field: "tools.scan"},
 		{name: "bad size", src: "name: x\nlimits:\n  pids: 10\n  memory: 12X\n",
 			line: 4, field: "limits.memory", reason: `"12X" is not a size: use a positive number with an optional unit, like 512Mi or 2G`},
+		{name: "required not a bool", src: "name: x\nlimits: { required: yes please }\n",
+			line: 2, field: "limits.required", reason: "true or false"},
 		{name: "zero tmp", src: "name: x\nlimits: { tmp: 0 }\n",
 			line: 2, field: "limits.tmp", reason: "is not a size"},
 		{name: "size as a list", src: "name: x\nlimits:\n  memory: [1]\n",
@@ -258,7 +260,7 @@ setenv:
   DEBUG: true
   NAME: !!str 12
   EMPTY: ""
-limits: { memory: 1048576, pids: 10, cpus: 2, tmp: 1.5Gi }
+limits: { memory: 1048576, pids: 10, cpus: 2, tmp: 1.5Gi, required: true }
 seccomp:
   allow: []
 tools:
@@ -304,7 +306,7 @@ install:
 			t.Errorf("Setenv[%s] = %q, want %q", k, got, v)
 		}
 	}
-	if want := (Limits{Memory: 1 << 20, PIDs: 10, CPUs: 2, Tmp: 3 << 29}); p.Limits != want {
+	if want := (Limits{Memory: 1 << 20, PIDs: 10, CPUs: 2, Tmp: 3 << 29, Required: true}); p.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", p.Limits, want)
 	}
 	if p.Tools.Pin != ActionWarn || p.Tools.Scan != ActionOff || p.Tools.Allow[0] != "read" || p.Tools.Deny[0] != "write" {

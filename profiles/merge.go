@@ -54,6 +54,9 @@ func apply(base *Profile, l *layer) *Profile {
 	if l.has("limits.tmp") {
 		out.Limits.Tmp = l.p.Limits.Tmp
 	}
+	if l.has("limits.required") {
+		out.Limits.Required = l.p.Limits.Required
+	}
 	if l.has("tools.pin") {
 		out.Tools.Pin = l.p.Tools.Pin
 	}

@@ -80,6 +80,9 @@ type Limits struct {
 	PIDs   int64
 	CPUs   float64
 	Tmp    int64
+	// Required refuses to start the server where the runtime cannot
+	// enforce memory, pids or CPU (rootless without a delegated cgroup).
+	Required bool
 }
 
 // Seccomp lists syscalls allowed beyond the base filter.

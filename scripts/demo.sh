@@ -37,7 +37,7 @@ req() { printf '{"jsonrpc":"2.0","id":%s,"method":"%s","params":%s}\n' "$1" "$2"
   req 4 tools/call "{\"name\":\"write_file\",\"arguments\":{\"path\":\"$work/notes/from-sandbox.txt\",\"content\":\"written inside the sandbox\"}}"
   req 5 tools/call '{"name":"list_allowed_directories","arguments":{}}'
   sleep 2
-} | $sudo "$mcpbox" run "${run_flags[@]}" --stop-timeout 2s --mount "$work/notes:rw" -- node "$server" "$work/notes" \
+} | $sudo "$mcpbox" "${run_flags[@]}" run --stop-timeout 2s --mount "$work/notes:rw" -- node "$server" "$work/notes" \
   | node -e '
 const lines = require("fs").readFileSync(0, "utf8").trim().split("\n");
 for (const l of lines) {
@@ -56,7 +56,7 @@ req 9 tools/call "{\"name\":\"read_text_file\",\"arguments\":{\"path\":\"$work/p
   echo '{"jsonrpc":"2.0","method":"notifications/initialized"}'
   cat "$work/req"
   sleep 2
-} | $sudo "$mcpbox" run "${run_flags[@]}" --stop-timeout 2s -- node "$server" / \
+} | $sudo "$mcpbox" "${run_flags[@]}" run --stop-timeout 2s -- node "$server" / \
   | node -e '
 for (const l of require("fs").readFileSync(0, "utf8").trim().split("\n")) {
   const m = JSON.parse(l);

@@ -47,6 +47,8 @@ func fsProbes() []probe {
 		{name: "fs/host-home", category: fsCat, tried: "list /root and /home/*; they must be absent, unreadable or empty", run: probeHostHome},
 		{name: "fs/ssh-keys", category: fsCat, tried: "look for id_rsa, id_ecdsa, id_ed25519, id_dsa under /root/.ssh, /home/*/.ssh and $HOME/.ssh", run: probeSSHKeys},
 		{name: "fs/runtime-sockets", category: fsCat, tried: "look for the containerd, docker, podman and cri-o sockets", run: probeRuntimeSockets},
+		{name: "fs/sys-host-interfaces", category: fsCat, tried: "list /sys/class/net; every interface there must be one this network namespace has (net.Interfaces, over netlink)", run: probeSysInterfaces},
+		{name: "fs/sys-foreign-cgroups", category: fsCat, tried: "walk /sys/fs/cgroup three levels deep; in the sandbox's view no cgroup but its own (the root of each hierarchy) may show", run: probeSysCgroups},
 		{name: "fs/abstract-sockets", category: fsCat, tried: "list abstract unix sockets in /proc/net/unix and connect to each containerd/shim/docker one", run: probeAbstractSockets},
 	}
 	for _, m := range []struct{ name, path string }{
@@ -563,4 +565,72 @@ func probeAbstractSockets(e *env) result {
 		return pass(outcomeDenied, fmt.Sprintf("%d abstract sockets, %d runtime ones all refused: %s", len(all), len(tried), strings.Join(tried, ", ")))
 	}
 	return pass(outcomeDenied, fmt.Sprintf("%d abstract sockets visible, none of a container runtime", len(all)))
+}
+
+// probeSysInterfaces looks for the host's network interfaces in /sys: a
+// sysfs mounted (or bound) from another network namespace shows that
+// namespace's interfaces, with their addresses and counters.
+func probeSysInterfaces(*env) result {
+	ents, err := os.ReadDir("/sys/class/net")
+	if err != nil && !os.IsNotExist(err) {
+		return pass(outcomeDenied, "/sys/class/net: "+err.Error())
+	}
+	ifaces, ierr := net.Interfaces()
+	if ierr != nil {
+		return errored("net.Interfaces: " + ierr.Error())
+	}
+	own := map[string]bool{}
+	for _, i := range ifaces {
+		own[i.Name] = true
+	}
+	var foreign []string
+	for _, e := range ents {
+		if !own[e.Name()] {
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if len(foreign) > 0 {
+		return fail(outcomeAllowed, "/sys/class/net shows interfaces of another network namespace: "+strings.Join(foreign, ", "))
+	}
+	return pass(outcomeDenied, fmt.Sprintf("/sys/class/net shows %d interface(s), all of this namespace", len(ents)))
+}
+
+// probeSysCgroups looks for other cgroups than the sandbox's own under
+// /sys/fs/cgroup: a cgroup namespace shows the sandbox's cgroup as each
+// hierarchy's root, and a sandbox cannot make children (read-only); a
+// bind of the host's /sys shows every cgroup of the machine, other
+// sessions' included.
+func probeSysCgroups(*env) result {
+	var found []string
+	var walk func(dir string, depth int)
+	walk = func(dir string, depth int) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			// A hierarchy's root holds files; a directory inside one is a
+			// cgroup. Hierarchies sit at depth 1 (v1, hybrid) or are the
+			// top itself (v2).
+			if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+				found = append(found, p)
+				continue
+			}
+			if depth < 3 {
+				walk(p, depth+1)
+			}
+		}
+	}
+	walk("/sys/fs/cgroup", 1)
+	if len(found) > 0 {
+		if len(found) > 5 {
+			found = append(found[:5], fmt.Sprintf("(%d more)", len(found)-5))
+		}
+		return fail(outcomeAllowed, "cgroups other than the sandbox's own show: "+strings.Join(found, ", "))
+	}
+	return pass(outcomeDenied, "no cgroup but the sandbox's own shows under /sys/fs/cgroup")
 }

@@ -121,6 +121,7 @@ func allProbes() []probe {
 	ps = append(ps, environProbes()...)
 	ps = append(ps, fsProbes()...)
 	ps = append(ps, execProbes()...)
+	ps = append(ps, setIDProbes()...)
 	ps = append(ps, kernelProbes()...)
 	ps = append(ps, networkProbes()...)
 	ps = append(ps, resourceProbes()...)

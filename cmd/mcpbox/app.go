@@ -32,19 +32,31 @@ func newApp() *cli.App {
 		Name:    "mcpbox",
 		Usage:   "run MCP servers in sandboxes",
 		Version: version,
-		Description: "mcpbox runs a third-party MCP server in a containerd/runc sandbox (strict seccomp, read-only root,\n" +
-			"no network, only the host paths you grant) while the client still sees an ordinary stdio server.\n" +
+		Description: "mcpbox runs a third-party MCP server in a runc sandbox (strict seccomp, read-only root, no network\n" +
+			"unless a profile allows named hosts, only the host paths you grant) while the client still sees an\n" +
+			"ordinary stdio server. Put `mcpbox run --` in front of a server's command (or let `mcpbox wrap` do it\n" +
+			"in your MCP clients' configs).\n\n" +
+			"RUNTIMES. As an ordinary user mcpbox runs rootless: it runs itself again in a user namespace of its own\n" +
+			"(newuidmap/newgidmap and a range of /etc/subuid), where it starts runc; no daemon, no sudo. As root, or\n" +
+			"for a user who may open containerd's socket, it uses containerd. `--runtime` chooses; `mcpbox doctor`\n" +
+			"says which runs and what the host lacks, with the command that fixes it.\n\n" +
+			"FILES. Profiles in $XDG_CONFIG_HOME/mcpbox/profiles, the user config file\n" +
+			"$XDG_CONFIG_HOME/mcpbox/config.yaml, pins and audit logs in $XDG_STATE_HOME/mcpbox, installed packages in\n" +
+			"$XDG_CACHE_HOME/mcpbox; rootless sessions in $XDG_RUNTIME_DIR/mcpbox (else /tmp/mcpbox-UID;\n" +
+			"else, when someone else made that first, $XDG_STATE_HOME/mcpbox/run).\n\n" +
+			"EXIT STATUS. The server's own status; 2 for bad usage or a profile or grant that cannot work; 125 when\n" +
+			"mcpbox itself failed; 127 when the server's program is not found; 128+N after signal N.\n\n" +
 			"Logs go to stderr; stdout carries only MCP messages.",
 		Flags: []cli.Flag{
 			runtimeFlag(),
 			&cli.StringFlag{Name: "containerd-address", Value: launcher.DefaultAddress, EnvVars: []string{"MCPBOX_CONTAINERD_ADDRESS"}, Usage: "containerd's socket"},
 			&cli.StringFlag{Name: "namespace", Value: launcher.DefaultNamespace, EnvVars: []string{"MCPBOX_NAMESPACE"}, Usage: "containerd namespace for mcpbox's containers"},
-			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs"},
+			&cli.StringFlag{Name: "run-dir", Value: launcher.DefaultRunDir, EnvVars: []string{"MCPBOX_RUN_DIR"}, Usage: "where sessions keep their empty root, synthetic /etc files and FIFOs (the rootless runtime's default: $XDG_RUNTIME_DIR/mcpbox/sessions)"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"MCPBOX_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
 			&cli.StringFlag{Name: "memfd", Value: "auto", EnvVars: []string{"MCPBOX_MEMFD"}, Usage: "how sandboxes keep code written into memory from running: " +
 				"hook (a runc hook sets vm.memfd_noexec=2 in each sandbox; Linux 6.6+), deny (memfd_create fails inside), or auto (hook where it works, else deny)"},
 		},
-		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), doctorUsernsCommand(), setupCommand(), versionCommand()},
+		Commands:    []*cli.Command{runCommand(), pullCommand(), packagesCommand(), imageCommand(), profilesCommand(), pinsCommand(), selftestCommand(), trialCommand(), clientsCommand(), wrapCommand(), unwrapCommand(), gcCommand(), auditCommand(), doctorCommand(), doctorUsernsCommand(), setupCommand(), versionCommand(), manCommand()},
 		HideVersion: true,
 		// A value like --env LIST=a,b must arrive whole.
 		DisableSliceFlagSeparator: true,

@@ -19,6 +19,12 @@ func doctorCommand() *cli.Command {
 		OnUsageError: usageError,
 		Name:         "doctor",
 		Usage:        "check that this host can run mcpbox's sandboxes, and say how to fix what is missing",
+		Description: "Run it as the user your MCP client runs as. It says which runtime your sessions get and why, then\n" +
+			"checks what that runtime needs: for the rootless runtime, newuidmap/newgidmap, a subordinate id range,\n" +
+			"user namespaces that really work (it creates one, a network namespace in it and mcpbox's nftables\n" +
+			"rules there), the state directory, and whether memory, pids and cpu limits can be enforced; for\n" +
+			"containerd, its socket and version. Each check is ✓, a warning (!) or a failure (✗); those that are\n" +
+			"not ✓ come with the one command that fixes them. Exit status 1 when a check failed.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the checks as JSON"},
 		},

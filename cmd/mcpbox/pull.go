@@ -21,6 +21,9 @@ func pullCommand() *cli.Command {
 			&cli.StringFlag{Name: "find-links", Usage: "install Python packages from this directory of wheels"},
 		},
 		Action: func(c *cli.Context) error {
+			if done, err := enterRootless(c); done {
+				return err
+			}
 			log, err := logger(c)
 			if err != nil {
 				return err

@@ -23,7 +23,7 @@ func runtimeFlag() cli.Flag {
 		DefaultText: "auto",
 		Usage: "what runs the sandboxes: containerd (its daemon; for root, or a user who may open its socket), " +
 			"rootless (runc in a user namespace of mcpbox's, no daemon, no root) or auto (containerd when its socket is usable, else rootless); " +
-			"else $" + runtimeEnv + ", else `runtime:` in $XDG_CONFIG_HOME/mcpbox/" + userconfig.FileName,
+			"else $" + runtimeEnv + ", else the runtime key of $XDG_CONFIG_HOME/mcpbox/" + userconfig.FileName,
 	}
 }
 
@@ -76,7 +76,14 @@ func chooseRuntime(c *cli.Context, opts *launcher.Options) error {
 		return err
 	}
 	opts.Runtime = setting
-	choice, err := launcher.ChooseRuntime(c.Context, *opts)
+	// auto: containerd when the caller can use its socket (it exists,
+	// connect(2) succeeds and containerd answers), else rootless; the
+	// host's root always gets containerd.
+	address := opts.Address
+	if address == "" {
+		address = launcher.DefaultAddress
+	}
+	choice, err := backend.Choose(c.Context, opts.Runtime, address)
 	if err != nil {
 		return &launcher.UsageError{Err: fmt.Errorf("runtime %s (from %s): %w", setting, from, err)}
 	}

@@ -1,9 +1,12 @@
 // Package apparmor owns mcpbox's AppArmor profile: the text that lets an
 // installed mcpbox create user namespaces where Ubuntu 23.10 and later deny
 // that to unconfined programs (kernel.apparmor_restrict_unprivileged_userns),
-// the file name AppArmor's convention gives it, and a parse-only check with
-// apparmor_parser. It does not install or load the profile into the kernel:
-// `make install`, the Debian package and `mcpbox setup apparmor` do that.
+// the file name AppArmor's convention gives it, a parse-only check with
+// apparmor_parser, whether an installed binary is fit to have the profile
+// (CheckInstalled: only root can replace it) and which binary a file in
+// Dir is mcpbox's profile for (Binary). It does not install or load the
+// profile into the kernel: `make install`, the Debian package and `mcpbox
+// setup apparmor` do that.
 //
 // The profile confines nothing. It names the binary, leaves it unconfined
 // and grants `userns,`, as Ubuntu's own profiles for runc, crun and podman
@@ -33,8 +36,22 @@ const Dir = "/etc/apparmor.d"
 // ErrPath is returned for a binary path the profile cannot name.
 var ErrPath = errors.New("apparmor: unusable binary path")
 
-var profileText = template.Must(template.New("profile").Parse(`# AppArmor profile for mcpbox installed at {{.Binary}}.
-# Written by mcpbox (launcher/apparmor); local changes belong in
+// ErrReplaceable is returned by CheckInstalled for an executable that
+// someone other than root could replace.
+var ErrReplaceable = errors.New("apparmor: others than root could replace")
+
+// Name is the base name of the only executable mcpbox writes a profile
+// for: the profile lifts a restriction, and is meant for mcpbox alone.
+const Name = "mcpbox"
+
+// header is the profile's first line, the marker by which Binary knows a
+// file of mcpbox's (and for which binary): changing its wording orphans
+// every profile installed before.
+const header = "# AppArmor profile for mcpbox installed at "
+
+var profileText = template.Must(template.New("profile").Parse(header + `{{.Binary}}.
+# Written by mcpbox (launcher/apparmor), which replaces this file only while
+# its first line is as above; local changes belong in
 # {{.Local}}, which this profile includes.
 #
 # mcpbox creates user namespaces to run MCP servers without root, which
@@ -55,10 +72,11 @@ profile {{.Binary}} flags=(unconfined) {
 `))
 
 // Profile returns the AppArmor profile for the mcpbox executable at binary,
-// an absolute, clean path made only of letters, digits and "._+-/" (the
-// kernel matches a profile to the executable's path with symlinks resolved:
-// pass that path). It refuses any other path rather than quote AppArmor's
-// glob and variable characters into a rule.
+// an absolute, clean path made only of letters, digits and "._+-/" whose
+// last element is Name (the kernel matches a profile to the executable's
+// path with symlinks resolved: pass that path). It refuses any other path
+// rather than quote AppArmor's glob and variable characters into a rule,
+// or grant another program what the profile grants.
 func Profile(binary string) ([]byte, error) {
 	name, err := FileName(binary)
 	if err != nil {
@@ -75,6 +93,8 @@ func Profile(binary string) ([]byte, error) {
 // FileName returns the profile's file name in Dir by AppArmor's convention,
 // the path without its leading slash and with dots for slashes:
 // "usr.bin.mcpbox" for /usr/bin/mcpbox. It refuses what Profile refuses.
+// Two paths may share a name (/a/b.c/mcpbox and /a.b/c/mcpbox): Binary
+// tells which one a file in Dir is for.
 func FileName(binary string) (string, error) {
 	if err := checkPath(binary); err != nil {
 		return "", err
@@ -95,7 +115,27 @@ func checkPath(binary string) error {
 			return fmt.Errorf("%w %q: %q is not allowed in it (only letters, digits and ._+-/): install mcpbox under a plainer path", ErrPath, binary, c)
 		}
 	}
+	if filepath.Base(binary) != Name {
+		return fmt.Errorf("%w %q: the profile is for mcpbox only, and this file is not named %s: give the path of the mcpbox executable", ErrPath, binary, Name)
+	}
 	return nil
+}
+
+// Binary returns the mcpbox executable that profile, the text of a file in
+// Dir, is mcpbox's profile for, known by the first line Profile writes; ok
+// is false for any other file, such as another program's profile, which
+// mcpbox must never replace.
+func Binary(profile []byte) (binary string, ok bool) {
+	first, _, _ := bytes.Cut(profile, []byte("\n"))
+	rest, ok := bytes.CutPrefix(first, []byte(header))
+	if !ok {
+		return "", false
+	}
+	binary, ok = strings.CutSuffix(string(rest), ".")
+	if !ok || checkPath(binary) != nil {
+		return "", false
+	}
+	return binary, true
 }
 
 // Check has the AppArmor parser at parser compile profile without loading

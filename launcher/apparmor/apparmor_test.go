@@ -100,6 +100,14 @@ func TestProfileRefusesOddPaths(t *testing.T) {
 		"/opt/mcpbox^",
 		"/opt/m\u00e9box",
 		"/opt/mcpbox\x00",
+		// The profile is for mcpbox alone: not another program's path,
+		// whose profile it would replace, nor a sibling executable.
+		"/usr/bin/man",
+		"/usr/bin/mcpbox-init",
+		"/usr/bin/mcpbox2",
+		"/usr/bin/xmcpbox",
+		"/opt/mcpbox/bin",
+		"/opt/mcpbox/MCPBOX",
 	} {
 		if p, err := Profile(binary); !errors.Is(err, ErrPath) {
 			t.Errorf("Profile(%q) = %q, %v; want ErrPath", binary, p, err)
@@ -118,5 +126,38 @@ func TestCheckMissingParser(t *testing.T) {
 	}
 	if err := Check(context.Background(), filepath.Join(testutil.TempDir(t), "apparmor_parser"), p); err == nil {
 		t.Error("Check with a missing parser returned nil")
+	}
+}
+
+// Binary knows a file of mcpbox's, and for which binary, by the first line
+// Profile writes, and nothing else: another program's profile, an edited
+// header or the header somewhere else in the file is not mcpbox's.
+func TestBinary(t *testing.T) {
+	for _, binary := range []string{"/usr/bin/mcpbox", "/a/b.c/mcpbox", "/a.b/c/mcpbox", "/opt/mcp_box-2.0+1/mcpbox"} {
+		p, err := Profile(binary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := Binary(p); !ok || got != binary {
+			t.Errorf("Binary(Profile(%s)) = %q, %v", binary, got, ok)
+		}
+	}
+	mine, err := Profile("/usr/bin/mcpbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"empty":                 "",
+		"another program's":     "# vim:syntax=apparmor\nabi <abi/4.0>,\ninclude <tunables/global>\nprofile man /usr/bin/man {\n}\n",
+		"header not first":      "# local edits\n" + string(mine),
+		"header for man":        "# AppArmor profile for mcpbox installed at /usr/bin/man.\n",
+		"header with a glob":    "# AppArmor profile for mcpbox installed at /usr/**/mcpbox.\n",
+		"header without a dot":  "# AppArmor profile for mcpbox installed at /usr/bin/mcpbox\n",
+		"header, trailing text": "# AppArmor profile for mcpbox installed at /usr/bin/mcpbox. x\n",
+		"indented header":       " " + string(mine),
+	} {
+		if got, ok := Binary([]byte(text)); ok {
+			t.Errorf("%s: Binary = %q, true; want not mcpbox's", name, got)
+		}
 	}
 }

@@ -17,8 +17,9 @@ import (
 )
 
 // asCallerEnv makes the test binary print, instead of testing, what
-// Choose and stateDir say for the addresses and /tmp stand-in in the
-// variable ("ADDR,ADDR;TMP"): the child of TestChooseAsCaller.
+// Choose and stateDir say for the addresses, /tmp stand-in and state home
+// in the variable ("ADDR,ADDR;TMP;STATEHOME"): the child of
+// TestChooseAsCaller.
 const asCallerEnv = "MCPBOX_BACKEND_TEST_AS_CALLER"
 
 func TestMain(m *testing.M) {
@@ -31,7 +32,8 @@ func TestMain(m *testing.M) {
 // asCaller prints one line per address, "auto KIND WHY" and "rootless
 // KIND-or-error", then "statedir DIR-or-error" and "hostuid UID".
 func asCaller(w io.Writer, v string) int {
-	addrs, tmp, _ := strings.Cut(v, ";")
+	addrs, rest, _ := strings.Cut(v, ";")
+	tmp, stateHome, _ := strings.Cut(rest, ";")
 	ctx := context.Background()
 	for _, addr := range strings.Split(addrs, ",") {
 		c, err := Choose(ctx, Auto, addr)
@@ -39,8 +41,8 @@ func asCaller(w io.Writer, v string) int {
 		c, err = Choose(ctx, Rootless, addr)
 		fmt.Fprintf(w, "rootless %s %v\n", c.Kind, err)
 	}
-	dir, err := stateDir("", tmp, os.Geteuid(), HostUID())
-	fmt.Fprintf(w, "statedir %s %v\n", dir, err)
+	loc, err := stateDir("", tmp, stateHome, os.Geteuid(), HostUID())
+	fmt.Fprintf(w, "statedir %s %v\n", loc.Dir, err)
 	fmt.Fprintf(w, "hostuid %d\n", HostUID())
 	return 0
 }
@@ -51,7 +53,9 @@ func asCaller(w io.Writer, v string) int {
 // the uid that may not open it, and rootless is allowed. The same again
 // inside a user namespace where nobody is uid 0, as mcpbox runs after the
 // rootless runtime's re-exec: being uid 0 there is not being root, and
-// the state directory is still named by the host uid.
+// the state directory is still named by the host uid. Then, with that
+// directory made someone else's, both fall back to the state home, whose
+// owner they see as themselves.
 func TestChooseAsCaller(t *testing.T) {
 	testutil.RequiresRoot(t)
 	dir, err := os.MkdirTemp("", "mcpbox-backend-")
@@ -108,16 +112,27 @@ func TestChooseAsCaller(t *testing.T) {
 			if err := os.Chmod(tmp, 0o1777); err != nil {
 				t.Fatal(err)
 			}
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(bin)
-			cmd.Dir = "/"
-			cmd.Env = []string{asCallerEnv + "=" + strings.Join(addrs, ",") + ";" + tmp}
-			cmd.SysProcAttr = tc.attr
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+			home := filepath.Join(tmp, "home")
+			if err := os.Mkdir(home, 0o700); err != nil {
+				t.Fatal(err)
 			}
-			out := stdout.String()
+			if err := os.Chown(home, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			stateHome := filepath.Join(home, ".local", "state", "mcpbox")
+			run := func() string {
+				var stdout, stderr bytes.Buffer
+				cmd := exec.Command(bin)
+				cmd.Dir = "/"
+				cmd.Env = []string{asCallerEnv + "=" + strings.Join(addrs, ",") + ";" + tmp + ";" + stateHome}
+				cmd.SysProcAttr = tc.attr
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := cmd.Run(); err != nil {
+					t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+				}
+				return stdout.String()
+			}
+			out := run()
 			for _, addr := range addrs {
 				for _, want := range []string{
 					"auto rootless uid 65534 may not open " + addr + " <nil>\n",
@@ -132,14 +147,28 @@ func TestChooseAsCaller(t *testing.T) {
 			if !strings.Contains(out, "statedir "+want+" <nil>\n") || !strings.Contains(out, "hostuid 65534\n") {
 				t.Errorf("want state dir %s and host uid 65534:\n%s", want, out)
 			}
-			fi, err := os.Lstat(want)
-			if err != nil {
+			ownedBy65534(t, want)
+
+			if err := os.Chown(want, 4242, 4242); err != nil {
 				t.Fatal(err)
 			}
-			if uid, _ := owner(fi); uid != 65534 || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
-				t.Errorf("%s: owner %d, mode %v; want a directory of 65534, 0700", want, uid, fi.Mode())
+			out = run()
+			if want := filepath.Join(stateHome, "run"); !strings.Contains(out, "statedir "+want+" <nil>\n") {
+				t.Errorf("with %s someone else's, want state dir %s:\n%s", filepath.Join(tmp, "mcpbox-65534"), want, out)
 			}
+			ownedBy65534(t, filepath.Join(stateHome, "run"))
 		})
+	}
+}
+
+func ownedBy65534(t *testing.T, dir string) {
+	t.Helper()
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid, _ := owner(fi); uid != 65534 || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
+		t.Errorf("%s: owner %d, mode %v; want a directory of 65534, 0700", dir, uid, fi.Mode())
 	}
 }
 

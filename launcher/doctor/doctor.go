@@ -104,8 +104,9 @@ type Options struct {
 	// keeps its state.
 	XDGRuntimeDir string
 	// RootlessStateDir makes and returns the rootless runtime's state
-	// directory; nil means backend.StateDir(XDGRuntimeDir).
-	RootlessStateDir func() (string, error)
+	// directory and why there; nil means backend.StateDir(XDGRuntimeDir,
+	// StateDir), as sessions find it.
+	RootlessStateDir func() (backend.StateLocation, error)
 	// Limits says whether the rootless runtime can enforce the sandbox's
 	// cgroup limits (memory, pids, cpu) for the caller, what it found, and
 	// the command that fixes it. nil reports them as not enforced.
@@ -126,7 +127,7 @@ func (o *Options) setDefaults() {
 		o.Caller = currentCaller()
 	}
 	if o.RootlessStateDir == nil {
-		o.RootlessStateDir = func() (string, error) { return backend.StateDir(o.XDGRuntimeDir) }
+		o.RootlessStateDir = func() (backend.StateLocation, error) { return backend.StateDir(o.XDGRuntimeDir, o.StateDir) }
 	}
 	if o.FileCaps == nil {
 		o.FileCaps = fileCaps

@@ -346,27 +346,29 @@ func subIDsResult(c Result, who Caller, uids, gids []subRange) Result {
 }
 
 // checkRootlessStateDir says where the rootless runtime keeps its state:
-// $XDG_RUNTIME_DIR/mcpbox, or the /tmp fallback and why (see
-// backend.StateDir, which makes the directory).
+// $XDG_RUNTIME_DIR/mcpbox, or a fallback and why (see backend.StateDir,
+// which makes the directory). The last fallback, in the home, is a
+// warning: someone else made /tmp/mcpbox-UID, which only root can undo.
 func checkRootlessStateDir(opts Options) Result {
 	c := Result{Name: "runtime dir"}
-	problem := backend.RuntimeDirProblem(opts.XDGRuntimeDir)
-	dir, err := opts.RootlessStateDir()
+	loc, err := opts.RootlessStateDir()
 	var se *backend.StateDirError
 	switch {
 	case errors.As(err, &se):
 		c.Status, c.Detail, c.Fix = Fail, se.Dir+": "+se.Problem, se.Fix
-		if problem != "" {
+		if problem := backend.RuntimeDirProblem(opts.XDGRuntimeDir); problem != "" {
 			c.Detail = problem + "; " + c.Detail
 		}
 	case err != nil:
 		c.Status, c.Detail = Fail, err.Error()
-	case problem == "":
-		c.Status, c.Detail = OK, dir+" (in $XDG_RUNTIME_DIR)"
+	case loc.Tmp != nil:
+		c.Status, c.Detail, c.Fix = Warn, loc.Why()+": the rootless runtime keeps its state in "+loc.Dir, loc.Tmp.Fix
+	case loc.RuntimeDirProblem == "":
+		c.Status, c.Detail = OK, loc.Dir+" (in $XDG_RUNTIME_DIR)"
 	case opts.XDGRuntimeDir == "":
-		c.Status, c.Detail = OK, dir+" (XDG_RUNTIME_DIR is not set)"
+		c.Status, c.Detail = OK, loc.Dir+" (XDG_RUNTIME_DIR is not set)"
 	default:
-		c.Status, c.Detail = Warn, problem+": the rootless runtime keeps its state in "+dir
+		c.Status, c.Detail = Warn, loc.RuntimeDirProblem+": the rootless runtime keeps its state in "+loc.Dir
 		c.Fix = "unset XDG_RUNTIME_DIR, or point it at a directory of yours with mode 0700"
 	}
 	return c

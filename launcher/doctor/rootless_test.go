@@ -69,14 +69,16 @@ func TestDoctorConfig(t *testing.T) {
 func TestDoctorRunAsUser(t *testing.T) {
 	root := t.TempDir() // no /etc/subuid
 	opts := Options{
-		Address:          filepath.Join(root, "containerd.sock"),
-		Runtime:          backend.Containerd,
-		StateDir:         filepath.Join(root, "state"),
-		CacheDir:         filepath.Join(root, "cache"),
-		Root:             root,
-		Caller:           Caller{Name: "alice", UID: 1000, GID: 1000},
-		LookPath:         func(string) (string, error) { return "", exec.ErrNotFound },
-		RootlessStateDir: func() (string, error) { return "/run/user/1000/mcpbox", nil },
+		Address:  filepath.Join(root, "containerd.sock"),
+		Runtime:  backend.Containerd,
+		StateDir: filepath.Join(root, "state"),
+		CacheDir: filepath.Join(root, "cache"),
+		Root:     root,
+		Caller:   Caller{Name: "alice", UID: 1000, GID: 1000},
+		LookPath: func(string) (string, error) { return "", exec.ErrNotFound },
+		RootlessStateDir: func() (backend.StateLocation, error) {
+			return backend.StateLocation{Dir: "/run/user/1000/mcpbox"}, nil
+		},
 	}
 	checks := Run(context.Background(), opts)
 	for name, want := range map[string]Status{"newuidmap/newgidmap": Warn, "subordinate ids": Warn, "limits": Warn, "runtime dir": OK} {
@@ -273,7 +275,9 @@ func TestFreeRange(t *testing.T) {
 }
 
 // TestDoctorRootlessStateDir: the state directory the rootless runtime
-// will use, and why it is not in $XDG_RUNTIME_DIR when it is not.
+// will use, and why it is not in $XDG_RUNTIME_DIR when it is not. Someone
+// else's /tmp/mcpbox-UID is a warning with the fallback in the home that
+// sessions use instead, and a failure only when that fails too.
 func TestDoctorRootlessStateDir(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "run")
 	if err := os.Mkdir(good, 0o700); err != nil {
@@ -286,24 +290,35 @@ func TestDoctorRootlessStateDir(t *testing.T) {
 	if err := os.Chmod(open, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	const (
+		unset = "XDG_RUNTIME_DIR is not set"
+		home  = "/home/alice/.local/state/mcpbox/run"
+	)
+	openProblem := backend.RuntimeDirProblem(open)
 	squatted := &backend.StateDirError{Dir: "/tmp/mcpbox-1000", Problem: "it belongs to uid 4242: someone else made it first", Fix: "ask root to remove it (sudo rm -r /tmp/mcpbox-1000)"}
+	homeToo := &backend.StateDirError{Dir: home, Problem: "it is a symlink, which mcpbox does not follow there (tried after /tmp/mcpbox-1000: it belongs to uid 4242)", Fix: "remove it: rm " + home}
 	for _, tc := range []struct {
 		name     string
 		xdg      string
-		dir      string
+		loc      backend.StateLocation
 		err      error
 		status   Status
 		detail   string
 		fix      string
 		wantsFix bool
 	}{
-		{"XDG_RUNTIME_DIR", good, good + "/mcpbox", nil, OK, good + "/mcpbox (in $XDG_RUNTIME_DIR)", "", false},
-		{"unset", "", "/tmp/mcpbox-1000", nil, OK, "/tmp/mcpbox-1000 (XDG_RUNTIME_DIR is not set)", "", false},
-		{"open to others", open, "/tmp/mcpbox-1000", nil, Warn, "has mode 0755, not 0700: the rootless runtime keeps its state in /tmp/mcpbox-1000", "unset XDG_RUNTIME_DIR", true},
-		{"squatted", "", "", squatted, Fail, "XDG_RUNTIME_DIR is not set; /tmp/mcpbox-1000: it belongs to uid 4242", "sudo rm -r /tmp/mcpbox-1000", true},
+		{"XDG_RUNTIME_DIR", good, backend.StateLocation{Dir: good + "/mcpbox"}, nil, OK, good + "/mcpbox (in $XDG_RUNTIME_DIR)", "", false},
+		{"unset", "", backend.StateLocation{Dir: "/tmp/mcpbox-1000", RuntimeDirProblem: unset}, nil, OK, "/tmp/mcpbox-1000 (XDG_RUNTIME_DIR is not set)", "", false},
+		{"open to others", open, backend.StateLocation{Dir: "/tmp/mcpbox-1000", RuntimeDirProblem: openProblem}, nil, Warn, "has mode 0755, not 0700: the rootless runtime keeps its state in /tmp/mcpbox-1000", "unset XDG_RUNTIME_DIR", true},
+		{"squatted", "", backend.StateLocation{Dir: home, RuntimeDirProblem: unset, Tmp: squatted}, nil, Warn,
+			"XDG_RUNTIME_DIR is not set; /tmp/mcpbox-1000: it belongs to uid 4242: someone else made it first: the rootless runtime keeps its state in " + home, "sudo rm -r /tmp/mcpbox-1000", true},
+		{"open to others, squatted", open, backend.StateLocation{Dir: home, RuntimeDirProblem: openProblem, Tmp: squatted}, nil, Warn,
+			"has mode 0755, not 0700; /tmp/mcpbox-1000: it belongs to uid 4242: someone else made it first: the rootless runtime keeps its state in " + home, "sudo rm -r /tmp/mcpbox-1000", true},
+		{"squatted, home unusable", "", backend.StateLocation{}, homeToo, Fail, "XDG_RUNTIME_DIR is not set; " + home + ": it is a symlink", "rm " + home, true},
+		{"squatted, no home", "", backend.StateLocation{}, squatted, Fail, "XDG_RUNTIME_DIR is not set; /tmp/mcpbox-1000: it belongs to uid 4242", "sudo rm -r /tmp/mcpbox-1000", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := checkRootlessStateDir(Options{XDGRuntimeDir: tc.xdg, RootlessStateDir: func() (string, error) { return tc.dir, tc.err }})
+			c := checkRootlessStateDir(Options{XDGRuntimeDir: tc.xdg, RootlessStateDir: func() (backend.StateLocation, error) { return tc.loc, tc.err }})
 			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || !strings.Contains(c.Fix, tc.fix) || (c.Fix != "") != tc.wantsFix {
 				t.Errorf("%+v\nwant %s, detail with %q, fix with %q", c, tc.status, tc.detail, tc.fix)
 			}

@@ -1,12 +1,14 @@
 package grant
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"syscall"
 
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 	"github.com/mcpbox/mcpbox/sandbox"
 )
 
@@ -20,13 +22,18 @@ type Grant struct {
 type ids struct {
 	uid, gid uint32
 	// you marks the caller seen from inside mcpbox's user namespace
-	// (uid and gid 0 there), whom the rootless runtime runs servers as.
-	you bool
+	// (uid and gid 0 there), and subNobody the rootless sandbox's nobody
+	// (a subordinate id of the caller's), as the rootless runtime sees
+	// them.
+	you, subNobody bool
 }
 
 func (i ids) String() string {
 	if i.you {
 		return "you (the rootless runtime runs the server as your user, with your primary group and no other groups)"
+	}
+	if i.subNobody {
+		return "nobody (a subordinate id of yours, not you)"
 	}
 	if i.uid == sandbox.DefaultUID {
 		return fmt.Sprintf("nobody (uid %d, gid %d)", i.uid, i.gid)
@@ -103,16 +110,42 @@ func SessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) 
 
 // RootlessSessionUser is SessionUser for the rootless runtime, which
 // runs this process inside mcpbox's user namespace: there the caller is
-// uid and gid 0, other users' files show an unmapped owner, and the only
-// user a server can run as is the caller (with the primary group only).
-// It checks that the caller can use every grant as the kernel will judge
-// the server, and returns the ids the server has inside the sandbox:
-// nobody's, which the sandbox's user namespace maps to the caller.
+// uid and gid userns.NSCaller, the sandbox's nobody userns.NSNobody (a
+// subordinate id of the caller's), and other users' files show an
+// unmapped owner. The server runs as nobody — so that the caller's
+// sockets, FIFOs and private files in a read-only grant stay closed to
+// it — unless a grant needs the caller: a read-write grant (what the
+// server writes there is then the caller's) or a read-only one nobody
+// cannot read. Access is judged as the kernel will judge it, with the
+// primary group only. It returns the ids the server has inside the
+// sandbox.
 func RootlessSessionUser(grants []Grant, log *slog.Logger) (uid, gid uint32, err error) {
-	if err := usable(grants, ids{you: true}); err != nil {
-		return 0, 0, &Error{Err: err}
+	caller, ok := userns.Inside()
+	if !ok {
+		return 0, 0, errors.New("grant: the rootless runtime's user needs mcpbox's user namespace")
 	}
-	return sandbox.DefaultUID, sandbox.DefaultGID, nil
+	you := ids{uid: userns.NSCaller, gid: userns.NSCaller, you: true}
+	nobody := ids{uid: userns.NSNobody, gid: userns.NSNobody, subNobody: true}
+	cands := []ids{nobody, you}
+	if slices.ContainsFunc(grants, func(g Grant) bool { return !g.ReadOnly }) {
+		cands = []ids{you, nobody}
+	}
+	var first error
+	for _, c := range cands {
+		err := usable(grants, c)
+		if err == nil {
+			if c.you {
+				log.Info("running the server as you: a grant needs it")
+				uid, gid := caller.InContainer()
+				return uid, gid, nil
+			}
+			return userns.Nobody, userns.Nobody, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return 0, 0, &Error{Err: first}
 }
 
 // usable checks that the server, run as c, can use every grant.
@@ -206,7 +239,7 @@ func grantError(g Grant, c ids, p string, st *syscall.Stat_t, verb string) error
 	switch {
 	case c.you && verb == "write":
 		hint = "grant it read-only, or grant a directory of yours"
-	case c.you:
+	case c.you || c.subNobody:
 		hint = "grant a path you can read, or a copy of it"
 	case verb == "write" && st.Uid == 0:
 		hint = "mcpbox never runs a server as root: chown it to your user (the server then runs as that user), or grant it read-only"

@@ -68,19 +68,50 @@ func WithNotifyExec(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
 // open run, and the sandbox's mounts and permissions decide it. Each open
 // costs a round trip to the agent (about 12 µs), acceptable for a trial,
 // not for a server in use.
+//
+// A call whose rules in p all carry its mode guard (no S_ISUID or S_ISGID,
+// see modeArgs) keeps it on its NOTIFY rule: a set-user-ID mode fails with
+// EPERM in the filter and never reaches the agent, whose Allow would let it
+// run.
 func WithNotifyOpens(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
 	if p == nil || p.ListenerPath == "" {
 		return nil, fmt.Errorf("seccomp: notify opens: the profile has no listener: apply WithNotify first")
 	}
 	opens := []string{"open", "openat"}
+	isOpen := func(n string) bool { return slices.Contains(opens, n) }
+	// rules and unguarded count, per open call, the rules naming it and
+	// those without its guard.
+	rules, unguarded := map[string]int{}, map[string]int{}
+	for _, r := range p.Syscalls {
+		for _, n := range r.Names {
+			if !isOpen(n) {
+				continue
+			}
+			rules[n]++
+			if !hasModeGuard(n, r.Args) {
+				unguarded[n]++
+			}
+		}
+	}
 	q := copyProfile(p)
 	var kept []specs.LinuxSyscall
 	for _, r := range q.Syscalls {
-		r.Names = slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return slices.Contains(opens, n) })
+		r.Names = slices.DeleteFunc(slices.Clone(r.Names), isOpen)
 		if len(r.Names) > 0 {
 			kept = append(kept, r)
 		}
 	}
-	q.Syscalls = append(kept, specs.LinuxSyscall{Names: opens, Action: specs.ActNotify})
+	var plain []string
+	for _, n := range opens {
+		if g, _ := modeGuard(n); rules[n] > 0 && unguarded[n] == 0 {
+			kept = append(kept, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActNotify, Args: []specs.LinuxSeccompArg{g}})
+		} else {
+			plain = append(plain, n)
+		}
+	}
+	if len(plain) > 0 {
+		kept = append(kept, specs.LinuxSyscall{Names: plain, Action: specs.ActNotify})
+	}
+	q.Syscalls = kept
 	return q, nil
 }

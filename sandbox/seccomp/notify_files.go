@@ -37,33 +37,43 @@ func fileNotifyNames() []string {
 	}
 }
 
-// openSplitRules returns the rules WithFileNotify puts in place of an
-// unconditional ALLOW of name (open or openat): ALLOW when none of
-// openWriteFlags is set in the flags argument, and NOTIFY when any is, as
-// one NOTIFY rule per flag bit with a single condition. One rule with five
+// openSplitRules returns the rules WithFileNotify puts in place of the
+// ALLOW of name (open or openat): ALLOW when none of openWriteFlags is set
+// in the flags argument, and NOTIFY when any is, as one NOTIFY rule per
+// flag bit with a single condition on the flags. One rule with five
 // conditions on the flags argument would not do: runc turns conditions on
 // one argument into separate rules (see check), and an AND of them is not
-// what is meant anyway.
-func openSplitRules(name string) []specs.LinuxSyscall {
+// what is meant anyway. With guard, every rule also carries name's mode
+// guard, as the ALLOW it replaces did: a mode with S_ISUID or S_ISGID then
+// matches no rule and gets the default EPERM, before the agent could allow
+// it.
+func openSplitRules(name string, guard bool) []specs.LinuxSyscall {
 	idx := openFlagsArg[name]
+	g, _ := modeGuard(name)
+	args := func(flags specs.LinuxSeccompArg) []specs.LinuxSeccompArg {
+		if guard {
+			return []specs.LinuxSeccompArg{flags, g}
+		}
+		return []specs.LinuxSeccompArg{flags}
+	}
 	rules := []specs.LinuxSyscall{{
 		Names:  []string{name},
 		Action: specs.ActAllow,
-		Args:   []specs.LinuxSeccompArg{{Index: idx, Value: openWriteFlags, ValueTwo: 0, Op: specs.OpMaskedEqual}},
+		Args:   args(specs.LinuxSeccompArg{Index: idx, Value: openWriteFlags, ValueTwo: 0, Op: specs.OpMaskedEqual}),
 	}}
 	for _, b := range []uint64{oWronly, oRdwr, oCreat, oTrunc, oAppend} {
 		rules = append(rules, specs.LinuxSyscall{
 			Names:  []string{name},
 			Action: specs.ActNotify,
-			Args:   []specs.LinuxSeccompArg{{Index: idx, Value: b, ValueTwo: b, Op: specs.OpMaskedEqual}},
+			Args:   args(specs.LinuxSeccompArg{Index: idx, Value: b, ValueTwo: b, Op: specs.OpMaskedEqual}),
 		})
 	}
 	return rules
 }
 
 // checkOpenSplit accepts the rules for name only if they are exactly the
-// shape openSplitRules builds; check lets that shape, and nothing else, mix
-// actions on one syscall.
+// shape openSplitRules builds, with or without the mode guard; check lets
+// that shape, and nothing else, mix actions on one syscall.
 //
 // Why the shape is sound although libseccomp does not apply rules in
 // order: the ALLOW rule matches flags&M == 0 (M = openWriteFlags) and each
@@ -79,8 +89,11 @@ func openSplitRules(name string) []specs.LinuxSyscall {
 // action of the first that matches, which by disjointness is the only
 // action any match can have. The masks lie in the low 32 bits, where the kernel
 // reads the int flags; whatever the upper half of the register holds does
-// not change the result. The runc tests (TestFileNotifyRunc) check the
-// compiled filter's behaviour end to end.
+// not change the result. The mode guard, when present, is the same
+// condition in every rule: a call whose mode fails it fails in whichever
+// rule its flags select, so it gets the default action whatever the order.
+// The runc tests (TestFileNotifyRunc) check the compiled filter's
+// behaviour end to end.
 func checkOpenSplit(name string, rules []specs.LinuxSyscall) error {
 	idx, ok := openFlagsArg[name]
 	if !ok {
@@ -89,16 +102,22 @@ func checkOpenSplit(name string, rules []specs.LinuxSyscall) error {
 	shapeErr := func(format string, a ...any) error {
 		return fmt.Errorf("seccomp: syscall %s has rules with different actions, which is only accepted as WithFileNotify's split on the open flags: %s", name, fmt.Sprintf(format, a...))
 	}
-	allows := 0
+	guard, _ := modeGuard(name)
+	allows, withGuard := 0, 0
 	var covered uint64
 	for _, r := range rules {
 		if r.ErrnoRet != nil {
 			return shapeErr("a rule sets errnoRet")
 		}
-		if len(r.Args) != 1 {
-			return shapeErr("a rule has %d conditions, want 1", len(r.Args))
+		conds := r.Args
+		if len(conds) == 2 && conds[1] == guard {
+			withGuard++
+			conds = conds[:1]
 		}
-		a := r.Args[0]
+		if len(conds) != 1 {
+			return shapeErr("a rule has %d conditions, want the flags and at most the mode guard", len(r.Args))
+		}
+		a := conds[0]
 		if a.Index != idx || a.Op != specs.OpMaskedEqual {
 			return shapeErr("condition %s on argument %d, want %s on argument %d", a.Op, a.Index, specs.OpMaskedEqual, idx)
 		}
@@ -123,6 +142,9 @@ func checkOpenSplit(name string, rules []specs.LinuxSyscall) error {
 	}
 	if allows != 1 || covered != openWriteFlags {
 		return shapeErr("%d ALLOW rules and NOTIFY rules for flags %#x, want 1 and %#x", allows, covered, uint64(openWriteFlags))
+	}
+	if withGuard != 0 && withGuard != len(rules) {
+		return shapeErr("%d of %d rules carry the mode guard, want all or none", withGuard, len(rules))
 	}
 	return nil
 }

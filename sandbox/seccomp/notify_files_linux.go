@@ -24,8 +24,11 @@ import (
 //     renameat2, symlink, symlinkat, link, linkat, chmod, fchmodat and
 //     truncate are notified whatever their arguments.
 //
-// Only the calls p allows unconditionally change; a call p denies, or
-// restricts by arguments, keeps its rules and is not listed. Names the
+// Only the calls p allows unconditionally, or allows only under their mode
+// guard (no S_ISUID or S_ISGID: see modeArgs), change; the guard stays on
+// their NOTIFY rules, so a set-user-ID mode still fails with EPERM in the
+// filter, whatever the agent would answer. A call p denies, or restricts
+// by other arguments, keeps its rules and is not listed. Names the
 // running libseccomp does not know on the native architecture (open,
 // mkdir, ... on arm64) are left alone: the call does not exist there.
 //
@@ -37,7 +40,7 @@ import (
 // writing after the filter is loaded, and Deny answers EPERM.
 //
 // Not seen: openat2, whose flags are in a struct seccomp cannot read (it
-// keeps p's rule: if allowed, it is not notified); changes through a file
+// keeps p's rule; Default answers it ENOSYS); changes through a file
 // descriptor that is already open (write, ftruncate, fallocate, fchmod,
 // fchown); chown, lchown, fchownat, mknod, mknodat, utimensat, the xattr
 // calls; and the writes of memory-mapped files.
@@ -56,16 +59,21 @@ func WithFileNotify(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, []string, error
 		nr, err := libseccomp.GetSyscallFromNameByArch(name, arch)
 		return err == nil && nr >= 0
 	}
-	// A name qualifies only if every rule naming it is an unconditional
-	// ALLOW: then taking it out of those rules and adding ours is the
-	// whole story of that call.
+	// A name qualifies only if every rule naming it is an ALLOW, either
+	// unconditional or with exactly the name's mode guard (Default's rule
+	// for chmod, creat, open...): then taking it out of those rules and
+	// adding ours, which keep the guard, is the whole story of that call.
 	unconditional := map[string]bool{}
+	withGuard := map[string]bool{}
 	other := map[string]bool{}
 	for _, r := range p.Syscalls {
 		for _, n := range r.Names {
-			if r.Action == specs.ActAllow && len(r.Args) == 0 {
+			switch {
+			case r.Action == specs.ActAllow && len(r.Args) == 0:
 				unconditional[n] = true
-			} else {
+			case r.Action == specs.ActAllow && guarded(n, r.Args):
+				withGuard[n] = true
+			default:
 				other[n] = true
 			}
 		}
@@ -73,7 +81,9 @@ func WithFileNotify(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, []string, error
 	take := map[string]bool{}
 	var names []string
 	for _, n := range append(fileNotifyNames(), "open", "openat") {
-		if unconditional[n] && !other[n] && known(n) && !take[n] {
+		// Unconditional and guarded at once would OR to unconditional;
+		// the guard would then be lost, so such a name stays as it is.
+		if unconditional[n] != withGuard[n] && !other[n] && known(n) && !take[n] {
 			take[n] = true
 			names = append(names, n)
 		}
@@ -93,9 +103,14 @@ func WithFileNotify(p *specs.LinuxSeccomp) (*specs.LinuxSeccomp, []string, error
 	q.Syscalls = kept
 	var plain []string
 	for _, n := range names {
-		if _, split := openFlagsArg[n]; split {
-			q.Syscalls = append(q.Syscalls, openSplitRules(n)...)
-		} else {
+		_, split := openFlagsArg[n]
+		switch {
+		case split:
+			q.Syscalls = append(q.Syscalls, openSplitRules(n, withGuard[n])...)
+		case withGuard[n]:
+			g, _ := modeGuard(n)
+			q.Syscalls = append(q.Syscalls, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActNotify, Args: []specs.LinuxSeccompArg{g}})
+		default:
 			plain = append(plain, n)
 		}
 	}

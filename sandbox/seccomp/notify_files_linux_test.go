@@ -5,6 +5,7 @@ package seccomp
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,22 +76,57 @@ func TestWithFileNotifyDefault(t *testing.T) {
 	}
 	for _, n := range want {
 		rules := byName[n]
+		g, hasMode := modeGuard(n)
 		if _, split := openFlagsArg[n]; split {
 			if len(rules) != 6 || checkOpenSplit(n, rules) != nil {
 				t.Errorf("%s rules %+v, want the flag split", n, rules)
 			}
+			// The mode guard of Default's rule is kept on every rule.
+			for _, r := range rules {
+				if len(r.Args) != 2 || r.Args[1] != g {
+					t.Errorf("%s rule %+v lacks the mode guard", n, r)
+				}
+			}
 			continue
 		}
-		if len(rules) != 1 || rules[0].Action != specs.ActNotify || len(rules[0].Args) != 0 {
-			t.Errorf("%s rules %+v, want one unconditional NOTIFY", n, rules)
+		var wantArgs []specs.LinuxSeccompArg
+		if hasMode {
+			wantArgs = []specs.LinuxSeccompArg{g}
+		}
+		if len(rules) != 1 || rules[0].Action != specs.ActNotify || !slices.Equal(rules[0].Args, wantArgs) {
+			t.Errorf("%s rules %+v, want one NOTIFY with conditions %+v", n, rules, wantArgs)
 		}
 	}
-	// Left as they were: openat2 cannot be split by flags; read, write
-	// and the fd-based calls are not file-naming calls.
+	// Left as Default has them: openat2 cannot be split by flags (Default
+	// answers it ENOSYS); read, write and the fd-based calls (fchmod keeps
+	// its mode guard) are not file-naming calls.
+	before := map[string][]specs.LinuxSyscall{}
+	for _, r := range mustDefault(t).Syscalls {
+		for _, n := range r.Names {
+			before[n] = append(before[n], r)
+		}
+	}
+	// A rule's names may shrink; what it does to the call may not.
+	effect := func(rules []specs.LinuxSyscall) []string {
+		var out []string
+		for _, r := range rules {
+			out = append(out, fmt.Sprintf("%+v %+v", verdictOf(r.Action, r.ErrnoRet), r.Args))
+		}
+		return out
+	}
 	for _, n := range []string{"openat2", "read", "write", "ftruncate", "fchmod", "close"} {
-		rules := byName[n]
-		if len(rules) != 1 || rules[0].Action != specs.ActAllow || len(rules[0].Args) != 0 {
-			t.Errorf("%s rules %+v, want the unconditional ALLOW", n, rules)
+		if got, want := effect(byName[n]), effect(before[n]); len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s rules %v, want Default's %v", n, got, want)
+		}
+	}
+	// A set-user-ID or set-group-ID mode never reaches the agent: it fails
+	// in the filter, whose answer the agent cannot change.
+	for n, args := range setIDCalls() {
+		if got := decide(t, q, n, args(0o4755)...); got != eperm {
+			t.Errorf("%s with mode 04755 = %+v, want EPERM", n, got)
+		}
+		if got := decide(t, q, n, args(0o644)...); got == eperm {
+			t.Errorf("%s with mode 0644 = %+v, want allowed or notified", n, got)
 		}
 	}
 	t.Logf("notified: %s", strings.Join(names, " "))
@@ -108,10 +144,10 @@ func TestWithFileNotifyRejects(t *testing.T) {
 // TestWithFileNotifyPartial: calls the profile denies or restricts keep
 // their rules and are not listed.
 func TestWithFileNotifyPartial(t *testing.T) {
-	eperm := uint(1)
+	epermRet := uint(1)
 	p := &specs.LinuxSeccomp{
 		DefaultAction:   specs.ActErrno,
-		DefaultErrnoRet: &eperm,
+		DefaultErrnoRet: &epermRet,
 		ListenerPath:    "/a.sock",
 		Syscalls: []specs.LinuxSyscall{
 			{Names: []string{"read", "openat", "mkdirat"}, Action: specs.ActAllow},
@@ -131,6 +167,39 @@ func TestWithFileNotifyPartial(t *testing.T) {
 	if !slices.Equal(q.Syscalls[0].Names, []string{"read"}) || !slices.Equal(q.Syscalls[1].Names, []string{"unlinkat"}) {
 		t.Errorf("rules %+v", q.Syscalls)
 	}
+
+	// A call allowed under its mode guard is notified under it; one also
+	// allowed unconditionally keeps its rules, as the OR of the two is
+	// what it means.
+	creat, _ := modeGuard("creat")
+	chmod, _ := modeGuard("chmod")
+	p.Syscalls = append(p.Syscalls,
+		specs.LinuxSyscall{Names: []string{"creat"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{creat}},
+		specs.LinuxSyscall{Names: []string{"chmod"}, Action: specs.ActAllow},
+		specs.LinuxSyscall{Names: []string{"chmod"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{chmod}})
+	if q, names, err = WithFileNotify(p); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, []string{"creat", "mkdirat", "openat"}) {
+		t.Errorf("names %v", names)
+	}
+	notify := verdict{Action: specs.ActNotify}
+	for _, c := range []struct {
+		name string
+		args []uint64
+		want verdict
+	}{
+		{"creat", []uint64{0, 0o644}, notify}, {"creat", []uint64{0, 0o4755}, eperm},
+		{"chmod", []uint64{0, 0o644}, allow}, {"chmod", []uint64{0, 0o4755}, allow},
+		{"openat", []uint64{0, 0, unix.O_WRONLY | unix.O_CREAT, 0o4755}, notify},
+	} {
+		if got := decide(t, q, c.name, c.args...); got != c.want {
+			t.Errorf("%s%v = %+v, want %+v", c.name, c.args, got, c.want)
+		}
+	}
+	if err := Validate(q); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCheckStrictBesideOpenSplit: check accepts mixed actions for the
@@ -142,7 +211,7 @@ func TestCheckStrictBesideOpenSplit(t *testing.T) {
 	}
 	idx := func(p *specs.LinuxSeccomp, name string, act specs.LinuxSeccompAction, value uint64) int {
 		for i, r := range p.Syscalls {
-			if slices.Equal(r.Names, []string{name}) && r.Action == act && len(r.Args) == 1 && r.Args[0].Value == value {
+			if slices.Equal(r.Names, []string{name}) && r.Action == act && len(r.Args) >= 1 && r.Args[0].Value == value {
 				return i
 			}
 		}
@@ -175,10 +244,26 @@ func TestCheckStrictBesideOpenSplit(t *testing.T) {
 		}},
 		{"the split shape on another syscall", func(p *specs.LinuxSeccomp) {
 			p.Syscalls = slices.DeleteFunc(p.Syscalls, func(r specs.LinuxSyscall) bool { return slices.Contains(r.Names, "mkdirat") })
-			for _, r := range openSplitRules("openat") {
+			for _, r := range openSplitRules("openat", true) {
 				r.Names = []string{"mkdirat"}
 				p.Syscalls = append(p.Syscalls, r)
 			}
+		}},
+		{"the mode guard dropped from one NOTIFY rule", func(p *specs.LinuxSeccomp) {
+			i := idx(p, "openat", specs.ActNotify, oCreat)
+			p.Syscalls[i].Args = p.Syscalls[i].Args[:1]
+		}},
+		{"the mode guard dropped from the ALLOW rule", func(p *specs.LinuxSeccomp) {
+			i := idx(p, "open", specs.ActAllow, openWriteFlags)
+			p.Syscalls[i].Args = p.Syscalls[i].Args[:1]
+		}},
+		{"a narrower mode mask on one rule", func(p *specs.LinuxSeccomp) {
+			i := idx(p, "openat", specs.ActNotify, oWronly)
+			p.Syscalls[i].Args[1].Value = unix.S_ISUID
+		}},
+		{"a third condition", func(p *specs.LinuxSeccomp) {
+			i := idx(p, "openat", specs.ActNotify, oRdwr)
+			p.Syscalls[i].Args = append(p.Syscalls[i].Args, specs.LinuxSeccompArg{Index: 0, Value: 3, Op: specs.OpEqualTo})
 		}},
 		{"mixed actions on read", func(p *specs.LinuxSeccomp) {
 			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"read"}, Action: specs.ActNotify,
@@ -229,15 +314,16 @@ func TestDecodeFiles(t *testing.T) {
 // TestFileNotifyRunc runs the probe's files mode under WithFileNotify in
 // runc, with an agent that allows the file calls: the probe starting at
 // all shows that ordinary (read-only) opens work; the read of /etc/hostname
-// must not be notified; the other four must be, with their paths, and
-// behave as without the agent.
+// must not be notified; the next four must be, with their paths, and
+// behave as without the agent; the set-user-ID create and set-group-ID
+// chmod must fail with EPERM unseen, though the agent would allow them.
 func TestFileNotifyRunc(t *testing.T) {
 	runc := requireRunc(t)
 	probe := buildProbe(t)
 	rec := &recorder{}
 	agent, sock := startAgent(t, func(ev Event) Decision {
 		switch ev.Syscall {
-		case "open", "openat", "mkdirat", "unlinkat":
+		case "open", "openat", "mkdirat", "unlinkat", "fchmodat":
 			return Allow
 		}
 		return Deny
@@ -265,7 +351,8 @@ func TestFileNotifyRunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("probe: %v", got)
-	for k, want := range map[string]int{"read": 0, "readn": len("notify\n"), "tmp": 0, "written": len("probe\n"), "mkdir": 0, "unlink": 0} {
+	for k, want := range map[string]int{"read": 0, "readn": len("notify\n"), "tmp": 0, "written": len("probe\n"), "mkdir": 0, "unlink": 0,
+		"setuid": int(syscall.EPERM), "setgid": int(syscall.EPERM)} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("%s = %d (printed: %t), want %d", k, v, ok, want)
 		}
@@ -284,6 +371,9 @@ func TestFileNotifyRunc(t *testing.T) {
 		}
 		if strings.Contains(ev.Detail, "/etc/hostname") {
 			t.Errorf("read of /etc/hostname notified: %s %s", ev.Syscall, ev.Detail)
+		}
+		if strings.Contains(ev.Detail, "/tmp/probe-s") || ev.Syscall == "fchmodat" {
+			t.Errorf("set-ID mode notified: %s %s", ev.Syscall, ev.Detail)
 		}
 	}
 	expect := func(name string, want ...string) {

@@ -504,6 +504,31 @@ func TestNotifyExecAndOpens(t *testing.T) {
 	if _, err := WithNotifyExec(base); err == nil {
 		t.Error("WithNotifyExec without a listener")
 	}
+	// The agent's Allow would run whatever it is asked about, so a mode
+	// with S_ISUID or S_ISGID must still fail in the filter: after each
+	// step of the trial's chain, for every call that takes a mode.
+	steps := []struct {
+		name string
+		p    *specs.LinuxSeccomp
+	}{{"WithNotify", nil}, {"... WithNotifyOpens", p}}
+	if steps[0].p, _, err = WithNotify(base, "/run/x/seccomp.sock"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		for name, args := range setIDCalls() {
+			for _, mode := range []uint64{0o4755, 0o2755} {
+				if got := decide(t, s.p, name, args(mode)...); got != eperm {
+					t.Errorf("%s: %s(mode %#o) = %+v, want EPERM", s.name, name, mode, got)
+				}
+			}
+			if got := decide(t, s.p, name, args(0o755)...); got == eperm {
+				t.Errorf("%s: %s(mode 0755) = EPERM, want allowed or notified", s.name, name)
+			}
+		}
+		if got := decide(t, s.p, "openat2"); got != enosys {
+			t.Errorf("%s: openat2 = %+v, want ENOSYS", s.name, got)
+		}
+	}
 }
 
 // TestNotifyKeepsMemfdDenied: with the agent watching, memfd_create in a

@@ -5,6 +5,7 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 
@@ -175,6 +176,28 @@ func ownRules() []specs.LinuxSyscall {
 		// grant put in place, which is what a dropped binary needs.
 		allowIf("memfd_create", maskedZero(1, unix.MFD_EXEC)),
 		allowIf("execveat", maskedZero(4, unix.AT_EMPTY_PATH)),
+		// openat2 takes its mode in a struct that seccomp cannot read, so
+		// it could create a set-user-ID file past the mode rules below.
+		// ENOSYS, as for clone3: the programs that use it (systemd, path
+		// resolution libraries) fall back to openat when the kernel claims
+		// not to have it, as on kernels before 5.6.
+		{Names: []string{"openat2"}, Action: specs.ActErrno, ErrnoRet: &enosys},
+	}
+	// No set-user-ID or set-group-ID file: what the sandbox writes into a
+	// read-write grant stays on the host, owned by the user the server ran
+	// as, and the grant's nosuid holds only inside. Every call that sets a
+	// mode from an argument is allowed only without those bits, so
+	// `chmod 4755`, `install -m 2755` and open(O_CREAT, 04755) fail with
+	// EPERM. A read-only open with stray bits in its unused mode fails too;
+	// libcs pass 0 there. The other ways to such a file are closed
+	// elsewhere: chown clears the bits and so does a write by a process
+	// without CAP_FSETID; link and rename of one from another mount fail
+	// with EXDEV; file capabilities need CAP_SETFCAP, which the server
+	// holds in no namespace (setxattr's name is a string seccomp cannot
+	// read, so that check is the kernel's); io_uring is refused above.
+	for _, name := range slices.Sorted(maps.Keys(modeArgs)) {
+		g, _ := modeGuard(name)
+		rules = append(rules, allowIf(name, g))
 	}
 	// moby's values: plain Linux, 32-bit uname, UNAME26, both, and the
 	// query. Notably not READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE.

@@ -307,6 +307,78 @@ func TestDefaultExecFromMemory(t *testing.T) {
 	}
 }
 
+// setIDCalls are the calls that set a file's mode from an argument, each
+// with its arguments for a given mode: no path (NULL), fd -1, and for the
+// opens O_WRONLY|O_CREAT|O_EXCL, so that a call the filter lets through
+// fails in the kernel on its path or fd and changes nothing.
+func setIDCalls() map[string]func(mode uint64) []uint64 {
+	const none = ^uint64(0) // fd -1
+	const create = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL
+	return map[string]func(uint64) []uint64{
+		"chmod":     func(m uint64) []uint64 { return []uint64{0, m} },
+		"creat":     func(m uint64) []uint64 { return []uint64{0, m} },
+		"fchmod":    func(m uint64) []uint64 { return []uint64{none, m} },
+		"fchmodat":  func(m uint64) []uint64 { return []uint64{none, 0, m} },
+		"fchmodat2": func(m uint64) []uint64 { return []uint64{none, 0, m, 0} },
+		"mknod":     func(m uint64) []uint64 { return []uint64{0, unix.S_IFREG | m, 0} },
+		"mknodat":   func(m uint64) []uint64 { return []uint64{none, 0, unix.S_IFREG | m, 0} },
+		"open":      func(m uint64) []uint64 { return []uint64{0, create, m} },
+		"openat":    func(m uint64) []uint64 { return []uint64{none, 0, create, m} },
+	}
+}
+
+// TestDefaultSetIDModes: no call that takes a mode may set S_ISUID or
+// S_ISGID; every other mode, the sticky bit included, is allowed; openat2,
+// whose mode seccomp cannot see, fails with ENOSYS.
+func TestDefaultSetIDModes(t *testing.T) {
+	p := mustDefault(t)
+	calls := setIDCalls()
+	if len(calls) != len(modeArgs) {
+		t.Fatalf("the test knows %d calls, modeArgs has %d", len(calls), len(modeArgs))
+	}
+	up := upstream(t)
+	for name, args := range calls {
+		// The rule: a single ALLOW with the masked comparison on the mode.
+		var rules []specs.LinuxSyscall
+		for _, r := range p.Syscalls {
+			if slices.Contains(r.Names, name) {
+				rules = append(rules, r)
+			}
+		}
+		want := specs.LinuxSeccompArg{Index: modeArgs[name], Value: unix.S_ISUID | unix.S_ISGID, ValueTwo: 0, Op: specs.OpMaskedEqual}
+		if len(rules) != 1 || rules[0].Action != specs.ActAllow || !slices.Equal(rules[0].Names, []string{name}) ||
+			!slices.Equal(rules[0].Args, []specs.LinuxSeccompArg{want}) {
+			t.Errorf("%s rules %+v, want one ALLOW if arg %d & 06000 == 0", name, rules, modeArgs[name])
+		}
+		for _, m := range []uint64{0, 0o644, 0o755, 0o777, 0o1777, 0o177777 &^ 0o6000} {
+			if got := decide(t, p, name, args(m)...); got != allow {
+				t.Errorf("%s(mode %#o) = %+v, want allowed", name, m, got)
+			}
+		}
+		for _, m := range []uint64{0o4755, 0o2755, 0o6755, 0o4000, 0o2000, 0o2010, 0o7777, 1<<32 | 0o4755, ^uint64(0)} {
+			if got := decide(t, p, name, args(m)...); got != eperm {
+				t.Errorf("%s(mode %#o) = %+v, want EPERM", name, m, got)
+			}
+		}
+		// Upstream allows every mode: the rule here is what refuses.
+		if decide(t, up, name, args(0o4755)...) != allow {
+			t.Logf("upstream no longer allows %s with mode 04755: review the rule here", name)
+		}
+	}
+	for _, args := range [][]uint64{nil, {^uint64(0), 0, 0, 24}} {
+		if got := decide(t, p, "openat2", args...); got != enosys {
+			t.Errorf("openat2%v = %+v, want ENOSYS", args, got)
+		}
+	}
+	// The kernel ignores S_ISUID and S_ISGID in mkdir's mode, so mkdir has
+	// no rule of its own and stays as upstream has it.
+	for _, n := range []string{"mkdir", "mkdirat"} {
+		if got := decide(t, p, n, 0, 0o2755); got != allow {
+			t.Errorf("%s(mode 02755) = %+v, want allowed", n, got)
+		}
+	}
+}
+
 // TestWithMemfdDenied: memfd_create fails with ENOSYS whatever its flags,
 // nothing else changes, and a profile's allow list cannot bring it back
 // (nor can the notify agent: TestNotifyKeepsMemfdDenied).

@@ -4,9 +4,11 @@
 // The profile starts from moby's maintained default
 // (github.com/moby/profiles/seccomp, generated for a process with every
 // capability set empty) so that upstream fixes flow in, and is then tightened
-// in code: native architecture only, a hard deny list, io_uring and clone3
-// answered with ENOSYS, and argument rules of our own for clone, socket,
-// socketpair, ioctl, personality, seccomp, execveat and memfd_create.
+// in code: native architecture only, a hard deny list, io_uring, clone3 and
+// openat2 answered with ENOSYS, argument rules of our own for clone, socket,
+// socketpair, ioctl, personality, seccomp, execveat and memfd_create, and no
+// set-user-ID or set-group-ID bit in the mode of chmod, open, mknod and
+// their siblings (modeArgs).
 // Validate compiles a profile with libseccomp exactly as runc 1.1.5 would
 // and rejects the rule shapes runc silently changes the meaning of;
 // CheckKernel says whether the running kernel can enforce the profile.
@@ -76,11 +78,59 @@ func deniedSyscalls() []string {
 // Whatever upstream says about them is dropped before our rules are added,
 // so an upstream change can neither loosen nor duplicate them.
 func ownedSyscalls() []string {
-	return []string{
+	names := []string{
 		"clone", "clone3", "execveat", "io_uring_enter", "io_uring_register",
-		"io_uring_setup", "ioctl", "memfd_create", "personality", "seccomp",
-		"socket", "socketpair",
+		"io_uring_setup", "ioctl", "memfd_create", "openat2", "personality",
+		"seccomp", "socket", "socketpair",
 	}
+	for n := range modeArgs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// setIDBits are S_ISUID and S_ISGID: a file with either is a set-user-ID or
+// set-group-ID program wherever it is executed from. The sandbox's writable
+// mounts are nosuid, but a read-write grant is a host directory, where the
+// same file runs with the identity of whoever the server ran as.
+const setIDBits = 0o6000
+
+// modeArgs are the calls that give a file the mode in one of their
+// arguments, with that argument's index (the same on amd64 and arm64; the
+// legacy names exist on amd64 only). Each is allowed only when the mode has
+// none of setIDBits (modeGuard). mkdir and mkdirat are not among them: the
+// kernel keeps only the permission and sticky bits of their mode
+// (vfs_prepare_mode), and a new directory is set-group-ID only when its
+// parent is: a choice made on the host, or a chmod these rules refuse.
+var modeArgs = map[string]uint{
+	"chmod": 1, "creat": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2,
+	"mknod": 1, "mknodat": 2, "open": 2, "openat": 3,
+}
+
+// modeGuard returns the condition under which name may run: its mode
+// argument has neither S_ISUID nor S_ISGID. ok is false for a call that
+// takes no mode. The mask lies in the low 16 bits, where the kernel reads
+// its umode_t; whatever the rest of the register holds cannot hide a bit.
+func modeGuard(name string) (arg specs.LinuxSeccompArg, ok bool) {
+	idx, ok := modeArgs[name]
+	if !ok {
+		return specs.LinuxSeccompArg{}, false
+	}
+	return specs.LinuxSeccompArg{Index: idx, Value: setIDBits, ValueTwo: 0, Op: specs.OpMaskedEqual}, true
+}
+
+// guarded reports whether conds hold exactly name's mode guard and nothing
+// else.
+func guarded(name string, conds []specs.LinuxSeccompArg) bool {
+	g, ok := modeGuard(name)
+	return ok && len(conds) == 1 && conds[0] == g
+}
+
+// hasModeGuard reports whether conds include name's mode guard.
+func hasModeGuard(name string, conds []specs.LinuxSeccompArg) bool {
+	g, ok := modeGuard(name)
+	return ok && slices.Contains(conds, g)
 }
 
 // nativeArch maps a GOARCH to the only architecture the filter accepts.

@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -174,10 +176,41 @@ func probes(fd int) []probe {
 	mfd(allowed, "MFD_CLOEXEC|MFD_NOEXEC_SEAL", unix.MFD_CLOEXEC|unix.MFD_NOEXEC_SEAL)
 	mfd(denied, "MFD_CLOEXEC|MFD_EXEC", unix.MFD_CLOEXEC|unix.MFD_EXEC)
 	mfd(denied, "1<<32|MFD_CLOEXEC|MFD_EXEC", 1<<32|unix.MFD_CLOEXEC|unix.MFD_EXEC)
+	// Modes: the calls get no path (NULL) and fd -1, so one that the
+	// filter lets through fails in the kernel with EFAULT or EBADF and
+	// changes nothing. The legacy names are looked up, as arm64 lacks them.
+	for _, name := range slices.Sorted(maps.Keys(setIDCalls())) {
+		nr, err := libseccomp.GetSyscallFromName(name)
+		if err != nil || nr < 0 {
+			continue
+		}
+		args := setIDCalls()[name]
+		for _, m := range []uint64{0o755, 0o1777} {
+			// libseccomp that does not know a name (fchmodat2 before
+			// 2.5.5) leaves it to the default, as runc does.
+			want := allowed
+			if _, err := libseccomp.GetSyscallFromNameByArch(name, libseccomp.ArchNative); err != nil {
+				want = denied
+			}
+			add(want, fmt.Sprintf("%s(mode %#o)", name, m), uintptr(nr), toUintptrs(args(m))...)
+		}
+		for _, m := range []uint64{0o4755, 0o2755, 1<<32 | 0o4000} {
+			add(denied, fmt.Sprintf("%s(mode %#o)", name, m), uintptr(nr), toUintptrs(args(m))...)
+		}
+	}
+	add(nosys, "openat2(-1, NULL, NULL, 24)", unix.SYS_OPENAT2, ^uintptr(0), 0, 0, 24)
 	add(denied, "ptrace(PTRACE_GETREGS, 0)", unix.SYS_PTRACE, unix.PTRACE_GETREGS, 0)
 	add(denied, "bpf(-1)", unix.SYS_BPF, ^uintptr(0))
 	add(denied, "keyctl(-1)", unix.SYS_KEYCTL, ^uintptr(0))
 	return ps
+}
+
+func toUintptrs(v []uint64) []uintptr {
+	out := make([]uintptr, len(v))
+	for i, x := range v {
+		out[i] = uintptr(x)
+	}
+	return out
 }
 
 type report struct {

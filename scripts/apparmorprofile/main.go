@@ -3,7 +3,11 @@
 // prints that file's path. `make install` and `make deb` render the profile
 // with it (launcher/apparmor holds the text):
 //
-//	go run ./scripts/apparmorprofile -o DIR BINARY
+//	go run ./scripts/apparmorprofile [-check] -o DIR BINARY
+//
+// With -check (make install without DESTDIR: the binary is in place), a
+// binary a user could replace gets no profile: it says why on stderr and
+// prints nothing, and make installs none.
 package main
 
 import (
@@ -17,14 +21,21 @@ import (
 
 func main() {
 	out := flag.String("o", ".", "directory to write the profile into")
+	check := flag.Bool("check", false, "write nothing for a binary a user could replace (apparmor.CheckInstalled)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: apparmorprofile [-o DIR] BINARY")
+		fmt.Fprintln(os.Stderr, "usage: apparmorprofile [-check] [-o DIR] BINARY")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
 	if flag.NArg() != 1 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *check {
+		if err := apparmor.CheckInstalled(flag.Arg(0)); err != nil {
+			fmt.Fprintln(os.Stderr, "apparmorprofile: no AppArmor profile installed:", err)
+			return
+		}
 	}
 	if err := write(*out, flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "apparmorprofile:", err)

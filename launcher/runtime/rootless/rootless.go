@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ import (
 
 	"github.com/mcpbox/mcpbox/launcher/runtime/api"
 	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/cgroups"
+	"github.com/mcpbox/mcpbox/launcher/runtime/rootless/userns"
 )
 
 // Annotations mcpbox puts on its containers' specs, which runc lists back:
@@ -55,9 +57,10 @@ type Options struct {
 	StateDir string
 	// Runtime is the OCI runtime binary: runc or crun.
 	Runtime string
-	// UID is the caller's uid on the host, whose delegated cgroup
-	// subtree, if any, holds the containers' cgroups.
-	UID int
+	// Caller is the user mcpbox runs for: whose delegated cgroup subtree,
+	// if any, holds the containers' cgroups, and whose ids the container
+	// maps.
+	Caller userns.Caller
 }
 
 // Runtime runs containers with an OCI runtime binary.
@@ -89,7 +92,7 @@ func Open(ctx context.Context, o Options) (*Runtime, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("rootless: become a subreaper: %w", err)
 	}
-	return &Runtime{opts: o, cg: delegation(ctx, o.UID)}, nil
+	return &Runtime{opts: o, cg: delegation(ctx, o.Caller.UID)}, nil
 }
 
 // delegation finds the caller's delegated cgroup subtree; on a cgroup v2
@@ -150,9 +153,12 @@ func (r *Runtime) runc(logFile string) *runc.Runc {
 // Close has nothing to release.
 func (r *Runtime) Close() error { return nil }
 
+// ErrImageRoots is wrapped by Image and ImageRoot.
+var ErrImageRoots = errors.New("image roots need containerd's image store, which only the containerd runtime has")
+
 // Image refuses: image roots come from containerd's content store.
 func (r *Runtime) Image(ctx context.Context, ref string) error {
-	return fmt.Errorf("rootless: image %s: image roots need containerd's image store, which only the containerd runtime has: run this profile as root with --runtime containerd, or use a profile without an image (rootfs host)", ref)
+	return fmt.Errorf("rootless: image %s: %w: run this profile as root with --runtime containerd, or use a profile without an image (rootfs host)", ref, ErrImageRoots)
 }
 
 // ImageRoot refuses, as Image does.
@@ -180,7 +186,12 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return nil, fmt.Errorf("rootless: bundle: %w", err)
 	}
-	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), exited: make(chan api.Exit, 1)}
+	c := &container{rt: r, id: cfg.ID, bundle: bundle, log: filepath.Join(bundle, "runc.log"), cgroup: spec.Linux.CgroupsPath, exited: make(chan api.Exit, 1), pidfd: -1}
+	if err := mountSysfs(sysDir(cfg)); err != nil {
+		c.deleteState()
+		return nil, err
+	}
+	c.sys = sysDir(cfg)
 	if spec.Linux.CgroupsPath != "" && slices.Contains(r.cg.Controllers, cgroups.Memory) {
 		c.memoryCgroup = spec.Linux.CgroupsPath
 	}
@@ -211,8 +222,43 @@ func (r *Runtime) Create(ctx context.Context, cfg api.Config) (_ api.Container, 
 		return nil, fmt.Errorf("rootless: container %s: pid file %q", cfg.ID, b)
 	}
 	c.pid = pid
+	// Signals go through a pidfd: after the process is reaped its pid may
+	// be another process's, but the pidfd still means this one.
+	if c.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		return nil, fmt.Errorf("rootless: container %s: pidfd: %w", cfg.ID, err)
+	}
 	go c.reap()
 	return c, nil
+}
+
+// sysDir is where Create mounts the sandbox's sysfs.
+func sysDir(cfg api.Config) string { return filepath.Join(cfg.Owner.SessionDir, "sys") }
+
+// mountSysfs mounts a sysfs read-only at dir from a network namespace of
+// its own, which has nothing but a loopback interface: what the sandbox's
+// /sys shows of networks (like the containerd runtime's sysfs, mounted in
+// the sandbox's own network namespace), instead of the host's interfaces
+// and its whole cgroup tree, which a bind of the host's /sys would show.
+// The mount lives in mcpbox's mount namespace only. The thread that made
+// it never returns to the Go scheduler: it ends, with its namespace.
+func mountSysfs(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("rootless: sysfs: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("rootless: sysfs: network namespace: %w", err)
+			return
+		}
+		if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			errc <- fmt.Errorf("rootless: mount sysfs: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	return <-errc
 }
 
 // adapt is the session's spec with what a rootless container needs: its
@@ -231,20 +277,20 @@ func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
 	if spec.Process == nil || spec.Linux == nil {
 		return nil, errors.New("rootless: spec has no process or no linux section")
 	}
-	uid, gid := spec.Process.User.UID, spec.Process.User.GID
-	if uid == 0 || gid == 0 {
-		return nil, fmt.Errorf("rootless: spec runs the process as %d:%d: the rootless runtime never runs a server as root", uid, gid)
+	maps, err := r.idMaps(spec.Process.User.UID, spec.Process.User.GID)
+	if err != nil {
+		return nil, err
 	}
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: uid, HostID: 0, Size: 1}}
-	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}, {ContainerID: gid, HostID: 0, Size: 1}}
+	spec.Linux.UIDMappings, spec.Linux.GIDMappings = maps[0], maps[1]
 	for i := range spec.Mounts {
 		m := &spec.Mounts[i]
 		switch {
 		case m.Type == "sysfs":
 			// A container that joins a network namespace its user
-			// namespace does not own may not mount sysfs.
-			*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind", "rro", "rnosuid", "rnoexec", "rnodev"}}
+			// namespace does not own may not mount sysfs: it gets the
+			// one Create mounted for it (mountSysfs), not the host's.
+			*m = specs.Mount{Destination: m.Destination, Type: "bind", Source: sysDir(cfg), Options: []string{"bind", "ro", "nosuid", "noexec", "nodev"}}
 		case m.Type == "devpts":
 			m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "gid=") })
 		}
@@ -264,6 +310,25 @@ func (r *Runtime) adapt(cfg api.Config) (*specs.Spec, error) {
 	spec.Annotations[annotCommand] = command
 	spec.Annotations[annotSessionDir] = cfg.Owner.SessionDir
 	return &spec, nil
+}
+
+// idMaps are the container's uid and gid maps onto mcpbox's namespace:
+// its root to userns.NSRoot, nobody to userns.NSNobody, the caller's ids
+// (Caller.InContainer) to userns.NSCaller. The process must run as nobody
+// or as the caller: never as root.
+func (r *Runtime) idMaps(uid, gid uint32) ([2][]specs.LinuxIDMapping, error) {
+	cuid, cgid := r.opts.Caller.InContainer()
+	if (uid != userns.Nobody && uid != cuid) || (gid != userns.Nobody && gid != cgid) {
+		return [2][]specs.LinuxIDMapping{}, fmt.Errorf("rootless: spec runs the process as %d:%d: the rootless runtime runs a server as nobody (%d) or as you (%d:%d), never as root", uid, gid, userns.Nobody, cuid, cgid)
+	}
+	m := func(caller uint32) []specs.LinuxIDMapping {
+		return []specs.LinuxIDMapping{
+			{ContainerID: 0, HostID: userns.NSRoot, Size: 1},
+			{ContainerID: userns.Nobody, HostID: userns.NSNobody, Size: 1},
+			{ContainerID: caller, HostID: userns.NSCaller, Size: 1},
+		}
+	}
+	return [2][]specs.LinuxIDMapping{m(cuid), m(cgid)}, nil
 }
 
 // limit keeps the limits whose controller is delegated, under a cgroup of
@@ -301,8 +366,11 @@ type container struct {
 	bundle       string
 	log          string
 	pid          int
+	cgroup       string // the container's cgroup path, "" without one
 	memoryCgroup string // the container's memory cgroup path, when delegated
 	exited       chan api.Exit
+	pidfd        int    // the first process's pidfd, -1 before it exists
+	sys          string // the sysfs mount Create made, "" before
 	oom          bool
 	once         sync.Once
 }
@@ -367,12 +435,18 @@ func (c *container) oomKilled() bool {
 
 func (c *container) OOMKilled() bool { return c.oom }
 
+// Cgroup is the container's cgroup below each hierarchy's root: under the
+// caller's delegated subtree, not where the session's spec put it; "" when
+// the container has no cgroup of its own (no limit controller is
+// delegated), and its usage cannot be told from the caller's.
+func (c *container) Cgroup() string { return c.cgroup }
+
 // Signal signals the first process; with all, every process of the
 // container: SIGKILL to the first process of a pid namespace kills them
 // all, other signals go through runc.
 func (c *container) Signal(ctx context.Context, sig syscall.Signal, all bool) error {
 	if !all || sig == syscall.SIGKILL {
-		if err := unix.Kill(c.pid, sig); err != nil && err != unix.ESRCH {
+		if err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("signal container %s: %w", c.id, err)
 		}
 		return nil
@@ -384,8 +458,10 @@ func (c *container) Signal(ctx context.Context, sig syscall.Signal, all bool) er
 func (c *container) Delete(ctx context.Context) error {
 	var err error
 	c.once.Do(func() {
-		if c.pid > 0 {
-			unix.Kill(c.pid, unix.SIGKILL)
+		if c.pidfd >= 0 {
+			unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+			unix.Close(c.pidfd)
+			c.pidfd = -1
 		}
 		err = c.runc().Delete(ctx, c.id, &runc.DeleteOpts{Force: true})
 		if err != nil && !notExist(err) {
@@ -398,8 +474,12 @@ func (c *container) Delete(ctx context.Context) error {
 	return err
 }
 
-// deleteState removes the bundle, and the cgroup runc may leave behind.
+// deleteState removes the bundle, and unmounts the sandbox's sysfs.
 func (c *container) deleteState() {
+	if c.sys != "" {
+		unix.Unmount(c.sys, unix.MNT_DETACH)
+		os.Remove(c.sys)
+	}
 	os.RemoveAll(c.bundle)
 }
 
@@ -450,8 +530,23 @@ func (r *Runtime) Leftovers(ctx context.Context) ([]api.Leftover, error) {
 // Remove kills and deletes one leftover container.
 func (r *Runtime) Remove(ctx context.Context, l api.Leftover) error {
 	rc := r.runc("")
+	// The container's user namespace was a child of the dead session's
+	// mcpbox's, not of this one's: runc's SIGKILL, sent with this
+	// process's capabilities, reaches only a server that runs as the
+	// caller. One that runs as the sandbox's nobody is killed as nobody.
+	if st, err := rc.State(ctx, l.ID); err == nil && st.Pid > 1 && st.Status != "stopped" {
+		if err := unix.Kill(st.Pid, unix.SIGKILL); err == unix.EPERM {
+			if err := userns.KillAs(st.Pid, userns.NSNobody); err != nil {
+				return fmt.Errorf("rootless: %s: %w", l.ID, err)
+			}
+		}
+	}
 	if err := rc.Delete(ctx, l.ID, &runc.DeleteOpts{Force: true}); err != nil && !notExist(err) {
 		return fmt.Errorf("rootless: delete %s: %w", l.ID, err)
+	}
+	// runc's errors are text: make sure "does not exist" was the truth.
+	if _, err := rc.State(ctx, l.ID); err == nil {
+		return fmt.Errorf("rootless: delete %s: runc still lists it", l.ID)
 	}
 	return nil
 }

@@ -100,9 +100,43 @@ static char **readCmdline(void) {
 	return argv;
 }
 
+// freshNamespace reports whether this process is the child Reexec
+// started: its uid_map is still empty, or already the map Reexec writes
+// for uid (id 0 on uid, ids 1 and 2 subordinate). Anywhere else the stage
+// variable is dropped, not obeyed (as Continue does).
+static int freshNamespace(long uid) {
+	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return 0;
+	}
+	char buf[256];
+	ssize_t n;
+	do {
+		n = read(fd, buf, sizeof buf - 1);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		return 0;
+	}
+	buf[n] = '\0';
+	if (n == 0) {
+		return 1;
+	}
+	long a0, b0, c0, a1, b1, c1;
+	char rest;
+	if (sscanf(buf, " %ld %ld %ld %ld %ld %ld %c", &a0, &b0, &c0, &a1, &b1, &c1, &rest) != 6) {
+		return 0;
+	}
+	return uid != 0 && a0 == 0 && b0 == uid && c0 == 1 && a1 == 1 && c1 == 2;
+}
+
 __attribute__((constructor)) static void mcpboxUsernsStage1(void) {
 	const char *ids = stage1Ids(getenv("MCPBOX_USERNS_STAGE"));
 	if (ids == NULL) {
+		return;
+	}
+	if (!freshNamespace(strtol(ids, NULL, 10))) {
+		unsetenv("MCPBOX_USERNS_STAGE");
 		return;
 	}
 	char b;

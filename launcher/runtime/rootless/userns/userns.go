@@ -2,16 +2,19 @@
 // where it is root, so that the rootless runtime can make network
 // namespaces, nftables rules and containers without privileges on the host.
 //
-// The namespace maps exactly two ids of each kind: id 0 to the caller, so
-// that everything mcpbox makes (session directories, FIFOs, pins, audit
-// logs) belongs to the caller on the host, and id 1 to the first id of the
-// caller's subordinate range from /etc/subuid and /etc/subgid, written by
-// the setuid newuidmap and newgidmap of the uidmap package. The container
-// maps its own root to id 1 and the server's user to id 0: the server never
-// runs as root inside the sandbox, and what it writes into a read-write
-// grant belongs to the caller. Every other id is unmapped, so that a chown
-// to an id mcpbox did not mean fails instead of handing a file to a
-// subordinate id.
+// The namespace maps exactly three ids of each kind (see NSCaller,
+// NSRoot, NSNobody): id 0 to the caller, so that everything mcpbox makes
+// (session directories, FIFOs, pins, audit logs) belongs to the caller on
+// the host, and ids 1 and 2 to the first two ids of the caller's
+// subordinate range from /etc/subuid and /etc/subgid, written by the
+// setuid newuidmap and newgidmap of the uidmap package. The container maps
+// its own root to id 1, nobody to id 2 and the caller to id 0: the server
+// never runs as root inside the sandbox; it runs as nobody — an id that is
+// not the caller's, so that the caller's sockets, FIFOs and private files
+// in a read-only grant stay closed to it — unless a grant needs the
+// caller (a read-write grant: what the server writes there belongs to the
+// caller). Every other id is unmapped, so that a chown to an id mcpbox did
+// not mean fails instead of handing a file to a subordinate id.
 //
 // A process joins its new user namespace's capabilities only by executing
 // a program once its ids are mapped, and the maps can be written only
@@ -47,6 +50,10 @@ import (
 // fd 3, then executes itself again) and "2:UID:GID" after.
 const envStage = "MCPBOX_USERNS_STAGE"
 
+// envKill asks mcpbox, run by KillAs, to send SIGKILL to the pid it holds
+// and exit: the signal then comes from the id KillAs ran it as.
+const envKill = "MCPBOX_USERNS_KILL"
+
 // syncFD is the pipe the child waits on until its ids are mapped.
 const syncFD = 3
 
@@ -56,15 +63,70 @@ type Caller struct {
 	Name     string
 }
 
+// The ids of mcpbox's user namespace (uids and gids alike).
+const (
+	NSCaller = 0 // the caller
+	NSRoot   = 1 // the container's root: the first subordinate id
+	NSNobody = 2 // the sandbox's nobody: the second subordinate id
+)
+
+// Nobody is nobody's id inside the container (uid and gid).
+const Nobody = 65534
+
+// NSID is the id of mcpbox's namespace that the container maps its id
+// (of a server's user: nobody or the caller) to: the owner to give a file
+// mcpbox makes for that user.
+func NSID(id uint32) int {
+	if id == Nobody {
+		return NSNobody
+	}
+	return NSCaller
+}
+
+// InContainer is the caller's uid and gid inside the container: the host's
+// ids, unless they are 0 or nobody's, which the container's root and
+// nobody hold there.
+func (c Caller) InContainer() (uid, gid uint32) {
+	pick := func(id int) uint32 {
+		if id == 0 || id == Nobody {
+			return 1000
+		}
+		return uint32(id)
+	}
+	return pick(c.UID), pick(c.GID)
+}
+
 // Inside reports whether this process runs in mcpbox's user namespace,
 // and for whom. Its own ids there are 0.
+//
+// The variable alone proves nothing (anyone may set it): the kernel's
+// uid_map must also be the one Reexec writes, with id 0 mapped to the
+// caller it names — never the initial namespace's identity map, where
+// the rootless runtime would map the server to the host's root.
 func Inside() (Caller, bool) {
 	v := os.Getenv(envStage)
 	stage, c, err := parseStage(v)
 	if err != nil || stage != "2" {
 		return Caller{}, false
 	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil || !ownMap(string(b), c.UID) {
+		return Caller{}, false
+	}
 	return c, true
+}
+
+// ownMap reports whether uid_map is the map Reexec writes for uid: id 0
+// is uid (one id), ids 1 and 2 subordinate ones.
+func ownMap(uidMap string, uid int) bool {
+	lines := strings.Split(strings.TrimSpace(uidMap), "\n")
+	if len(lines) != 2 || uid == 0 {
+		return false
+	}
+	f := strings.Fields(lines[0])
+	g := strings.Fields(lines[1])
+	return len(f) == 3 && len(g) == 3 && f[0] == "0" && f[1] == strconv.Itoa(uid) && f[2] == "1" &&
+		g[0] == "1" && g[2] == "2"
 }
 
 func parseStage(v string) (string, Caller, error) {
@@ -90,8 +152,18 @@ func parseStage(v string) (string, Caller, error) {
 // failed to map it exits with status 125. Built with cgo, mcpbox has done
 // this before main already: Continue is the fallback.
 func Continue() {
+	if pid := os.Getenv(envKill); pid != "" {
+		kill(pid)
+	}
 	stage, c, err := parseStage(os.Getenv(envStage))
 	if err != nil || stage != "1" {
+		return
+	}
+	// Only a child Reexec started waits: its ids are not mapped yet, or
+	// mapped by its parent just now. The variable set anywhere else is
+	// dropped, not obeyed.
+	if b, err := os.ReadFile("/proc/self/uid_map"); err != nil || (strings.TrimSpace(string(b)) != "" && !ownMap(string(b), c.UID)) {
+		os.Unsetenv(envStage)
 		return
 	}
 	sync := os.NewFile(syncFD, "userns-sync")
@@ -151,7 +223,8 @@ func readRange(file, name string, uid int) (Range, error) {
 			}
 			start, err1 := strconv.Atoi(fields[1])
 			count, err2 := strconv.Atoi(fields[2])
-			if err1 == nil && err2 == nil && start > 0 && count > 0 {
+			// Two ids: the container's root and its nobody.
+			if err1 == nil && err2 == nil && start > 0 && count >= 2 {
 				return Range{start, count}, nil
 			}
 		}
@@ -160,7 +233,7 @@ func readRange(file, name string, uid int) (Range, error) {
 	if who == "" {
 		who = strconv.Itoa(uid)
 	}
-	return Range{}, fmt.Errorf("userns: %w for %s in %s: the rootless runtime maps the sandbox's root to one of them; add one with `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s` (pick a range no other line of /etc/subuid uses; `mcpbox doctor` suggests one)", ErrNoRange, who, file, who)
+	return Range{}, fmt.Errorf("userns: %w (of at least 2 ids) for %s in %s: the rootless runtime maps the sandbox's root and nobody to two of them; add one with `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s` (pick a range no other line of /etc/subuid uses; `mcpbox doctor` suggests one)", ErrNoRange, who, file, who)
 }
 
 // Tools finds newuidmap and newgidmap.
@@ -249,9 +322,10 @@ func Reexec(c Caller, log *slog.Logger) (int, error) {
 	return wait(cmd)
 }
 
-// mapIDs maps id 0 to the caller's id and id 1 to the first subordinate id.
+// mapIDs maps id 0 to the caller's id, and ids 1 and 2 to the first two
+// subordinate ids.
 func mapIDs(tool, pid string, own int, r Range) error {
-	out, err := exec.Command(tool, pid, "0", strconv.Itoa(own), "1", "1", strconv.Itoa(r.Start), "1").CombinedOutput()
+	out, err := exec.Command(tool, pid, "0", strconv.Itoa(own), "1", "1", strconv.Itoa(r.Start), "2").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("userns: %s: %v: %s", filepath.Base(tool), err, strings.TrimSpace(string(out)))
 	}
@@ -296,4 +370,34 @@ func HostUID() int {
 		return c.UID
 	}
 	return os.Geteuid()
+}
+
+// KillAs sends SIGKILL to pid as id of mcpbox's namespace (NSNobody:
+// the sandbox's nobody), from a child run as that id. A container left by
+// a dead session lives in a user namespace that was a child of that
+// session's mcpbox's, of which this process has no capability: only the
+// same user may signal it. It returns nil when the process is gone.
+func KillAs(pid, id int) error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = []string{envKill + "=" + strconv.Itoa(pid)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(id), Gid: uint32(id), Groups: []uint32{}}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("userns: kill %d as id %d: %v: %s", pid, id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// kill is KillAs's child: it signals, says why it could not, and exits.
+func kill(pid string) {
+	n, err := strconv.Atoi(pid)
+	if err == nil && n > 1 {
+		err = unix.Kill(n, unix.SIGKILL)
+	} else if err == nil {
+		err = fmt.Errorf("pid %d refused", n)
+	}
+	if err != nil && err != unix.ESRCH {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

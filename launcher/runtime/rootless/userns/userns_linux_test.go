@@ -118,10 +118,10 @@ func writeReport(reexec int) int {
 	return 0
 }
 
-// stage1 starts the test binary as a stage-1 child would be started
-// (without a new user namespace: the hand-over does not depend on one),
-// with args, and returns it, the write end of its pipe and the marker
-// file.
+// stage1 starts the test binary as a stage-1 child is started, in a new
+// user namespace whose ids are not mapped yet (a stage-1 variable
+// anywhere else is dropped: TestInsideSpoofed), with args, and returns it,
+// the write end of its pipe and the marker file.
 func stage1(t *testing.T, stage string, args ...string) (*exec.Cmd, *os.File, string, *strings.Builder) {
 	t.Helper()
 	self, err := os.Executable()
@@ -137,6 +137,7 @@ func stage1(t *testing.T, stage string, args ...string) (*exec.Cmd, *os.File, st
 	cmd := exec.Command(self, args...)
 	cmd.Env = []string{helperEnv + "=report", markerEnv + "=" + marker, envStage + "=" + stage, "KEPT=a value with spaces"}
 	cmd.ExtraFiles = []*os.File{r}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
 	stdout := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -152,7 +153,14 @@ func stage1(t *testing.T, stage string, args ...string) (*exec.Cmd, *os.File, st
 // Go runtime and mcpbox's packages initialise.
 func TestStage1(t *testing.T) {
 	args := []string{"run", "", "an argument with spaces", "ünïcode", "--", "node"}
+	testutil.RequiresRoot(t) // to write the maps newuidmap would
 	cmd, w, marker, stdout := stage1(t, "1:1002:1003", args...)
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for file, m := range map[string]string{"uid_map": "0 1002 1\n1 200000 2\n", "gid_map": "0 1003 1\n1 200000 2\n"} {
+		if err := os.WriteFile("/proc/"+pid+"/"+file, []byte(m), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := w.Write([]byte{1}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +230,7 @@ const ciUser = "mcpbox-ci"
 
 // TestReexec runs the whole re-execution as the CI user: in stage 2 the
 // process is uid 0 with every capability of its namespace, id 0 mapped
-// to the user and id 1 to the first subordinate id; the time it took is
+// to the user and ids 1 and 2 to the first subordinate ids; the time it took is
 // logged as a phase, as the launcher logs its own.
 func TestReexec(t *testing.T) {
 	cmd, uid, uids := asCIUser(t, "run", "--", "x")
@@ -240,7 +248,7 @@ func TestReexec(t *testing.T) {
 	if !r.Inside || r.UID != 0 || r.Caller.UID != uid {
 		t.Errorf("stage 2: uid %d, Inside %v %+v; want uid 0 inside for caller %d", r.UID, r.Inside, r.Caller, uid)
 	}
-	if want := fmt.Sprintf("0 %d 1 1 %d 1", uid, uids.Start); r.UIDMap != want {
+	if want := fmt.Sprintf("0 %d 1 1 %d 2", uid, uids.Start); r.UIDMap != want {
 		t.Errorf("uid_map %q, want %q", r.UIDMap, want)
 	}
 	if r.CapEff == "" || strings.Trim(r.CapEff, "0") == "" {

@@ -8,8 +8,10 @@
 //	                    call, how many failed with it, and the ns per call
 //	notifyprobe files   reads /etc/hostname, tries to create /usr/lib/probe-x,
 //	                    creates and writes /tmp/probe-y, makes /tmp/probe-d,
-//	                    removes /tmp/probe-y; prints name=errno lines (and
-//	                    how many bytes were read and written)
+//	                    removes /tmp/probe-y, tries to create /tmp/probe-s
+//	                    set-user-ID and make /tmp/probe-d set-group-ID;
+//	                    prints name=errno lines (and how many bytes were
+//	                    read and written)
 package main
 
 import (
@@ -136,4 +138,16 @@ func files() {
 	p, _ = syscall.BytePtrFromString("/tmp/probe-y")
 	_, _, e = syscall.Syscall(syscall.SYS_UNLINKAT, uintptr(_AT_FDCWD), uintptr(unsafe.Pointer(p)), 0)
 	fmt.Printf("unlink=%d\n", errno(e))
+
+	// 6. A set-user-ID create and a set-group-ID chmod on the tmpfs:
+	// refused by the filter (EPERM) before the agent, which would allow
+	// them, is asked.
+	fd, e = openat("/tmp/probe-s", syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o4755)
+	if e == 0 {
+		syscall.Close(fd)
+	}
+	fmt.Printf("setuid=%d\n", errno(e))
+	p, _ = syscall.BytePtrFromString("/tmp/probe-d")
+	_, _, e = syscall.Syscall(syscall.SYS_FCHMODAT, uintptr(_AT_FDCWD), uintptr(unsafe.Pointer(p)), 0o2755)
+	fmt.Printf("setgid=%d\n", errno(e))
 }
