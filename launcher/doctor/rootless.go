@@ -254,12 +254,12 @@ func readSubIDs(file string) ([]subRange, error) {
 }
 
 // findRange is the caller's first range, by name or by uid, as the
-// rootless runtime picks it. Any count will do: the runtime maps exactly
-// one subordinate id (the container's root) and leaves every other id
-// unmapped, so 1 is the minimum.
+// rootless runtime picks it (userns.Ranges): at least 2 ids, since the
+// runtime maps two subordinate ids (the container's root and its nobody)
+// and leaves every other id unmapped.
 func findRange(ranges []subRange, c Caller) (subRange, bool) {
 	for _, r := range ranges {
-		if r.start > 0 && (r.owner == c.Name && c.Name != "" || r.owner == strconv.Itoa(c.UID)) {
+		if r.start > 0 && r.count >= 2 && (r.owner == c.Name && c.Name != "" || r.owner == strconv.Itoa(c.UID)) {
 			return r, true
 		}
 	}
@@ -326,7 +326,7 @@ func subIDsResult(c Result, who Caller, uids, gids []subRange) Result {
 		files = append(files, "/etc/subgid")
 	}
 	c.Status = Fail
-	c.Detail = fmt.Sprintf("no range for %s in %s: the rootless runtime maps the sandbox's root to a subordinate id", who.who(), strings.Join(files, " nor in "))
+	c.Detail = fmt.Sprintf("no range for %s in %s: the rootless runtime maps the sandbox's root and its nobody to two subordinate ids", who.who(), strings.Join(files, " nor in "))
 	free := freeRange(append(append([]subRange(nil), uids...), gids...), subIDMin, subIDCount)
 	span := fmt.Sprintf("%d-%d", free.start, free.end()-1)
 	if who.Name == "" {

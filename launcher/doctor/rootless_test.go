@@ -221,7 +221,9 @@ func TestDoctorSubIDs(t *testing.T) {
 		detail, fix    string
 	}{
 		{"by name", "alice:100000:65536\n", "alice:100000:65536\n", alice, OK, "alice: uids 100000-165535 (65536 ids) in /etc/subuid, gids 100000-165535 (65536 ids) in /etc/subgid", ""},
-		{"by uid, one id", "1000:300000:1\n", "1000:300000:1\n", alice, OK, "uids 300000-300000 (1 ids)", ""},
+		{"by uid, two ids", "1000:300000:2\n", "1000:300000:2\n", alice, OK, "uids 300000-300001 (2 ids)", ""},
+		{"one id is too few", "1000:300000:1\n", "1000:300000:1\n", alice, Fail, "no range for alice",
+			"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 alice"},
 		{"first of several", "# comment\nbob:100000:65536\nalice:165536:65536\nalice:231072:65536\n", "alice:165536:65536\n", alice, OK, "uids 165536-231071", ""},
 		{"no files", "-", "-", alice, Fail, "no range for alice in /etc/subuid nor in /etc/subgid",
 			"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 alice"},
